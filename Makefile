@@ -1,0 +1,51 @@
+# Provisioner. The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+BIN := bin/provisioner
+GO ?= go
+# The OpenAI spec the conformance tests validate against (CI sets it).
+OPENAI_SPEC ?=
+export OPENAI_SPEC
+
+.PHONY: run build test generate check-generated css migrate bench dev clean
+
+## run: build, create the database if missing, migrate, serve on $$ADDR (default :8080)
+run: build
+	./$(BIN) serve
+
+build:
+	$(GO) build -o $(BIN) ./cmd/provisioner
+
+## test: vet, check generated code is committed, run every test against the local PostgreSQL
+test: check-generated
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## generate: regenerate templ views, sqlc queries (and CSS when npm is available)
+generate:
+	$(GO) tool templ generate
+	$(GO) tool sqlc generate
+
+## check-generated: fail when regenerating templ/sqlc output changes committed files
+check-generated: generate
+	@if [ -n "$$(git status --porcelain -- views internal/db/dbgen)" ]; then \
+		echo "Generated code is out of date; run 'make generate' and commit:"; \
+		git status --porcelain -- views internal/db/dbgen; \
+		git --no-pager diff --stat -- views internal/db/dbgen; \
+		exit 1; \
+	fi
+
+## css: rebuild static/css/app.css and vendor htmx (needs npm; the output is committed)
+css:
+	npm ci
+	npm run build:css
+	npm run build:js
+
+migrate: build
+	./$(BIN) migrate
+
+## dev: live-reload templ views while editing
+dev:
+	$(GO) tool templ generate --watch --proxy=http://localhost:8080 --cmd="$(GO) run ./cmd/provisioner serve"
+
+clean:
+	rm -rf bin

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+
+	"github.com/provisioner/provisioner/internal/company"
+	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/db"
+	"github.com/provisioner/provisioner/internal/metrics"
+	"github.com/provisioner/provisioner/internal/openai"
+	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/web"
+)
+
+// app is the wired application: every long-lived dependency, built once.
+type app struct {
+	cfg       config.Config
+	logger    *slog.Logger
+	pool      *pgxpool.Pool
+	registry  *prometheus.Registry
+	prov      *provision.Provisioner
+	river     *river.Client[pgx.Tx]
+	companies *company.Service
+	working   bool
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if cfg.Production() {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// setup loads the configuration, prepares the database and wires the app.
+// work says whether this process runs background jobs.
+func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, work bool) (*app, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	logger := newLogger(cfg, stderr)
+	if err := db.CreateIfMissing(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, pool, logger); err != nil {
+		pool.Close()
+		return nil, err
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(registry)
+	metrics.RegisterDBCollector(registry, pool, logger)
+
+	var projects openai.Projects
+	if cfg.OpenAIConfigured() {
+		projects, err = openai.New(openai.Options{
+			AdminKey: cfg.OpenAIAdminKey, OrgID: cfg.OpenAIOrgID, BaseURL: cfg.OpenAIBaseURL,
+			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI,
+		})
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+	} else {
+		logger.Warn("⚠️ OPENAI_ADMIN_KEY is not set: signups will skip OpenAI project creation until it is")
+	}
+	prov := provision.New(pool, projects, provision.Settings{
+		MaxAttempts: cfg.ProvisionMaxAttempts,
+		BackoffBase: cfg.ProvisionBackoffBase,
+		BackoffMax:  cfg.ProvisionBackoffMax,
+		SettleDelay: cfg.ProvisionSettleDelay,
+	}, m, logger)
+	// A job run may list projects and then create one.
+	jobTimeout := 2*cfg.OpenAITimeout + 5*time.Second
+	rc, err := provision.NewRiverClient(pool, prov, provision.ClientOptions{
+		Work:        work,
+		Workers:     cfg.ProvisionWorkers,
+		JobTimeout:  jobTimeout,
+		RescueAfter: jobTimeout + 5*time.Second,
+		Logger:      logger,
+	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &app{
+		cfg: cfg, logger: logger, pool: pool, registry: registry, prov: prov, river: rc,
+		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),
+		working:   work,
+	}, nil
+}
+
+func (a *app) close() { a.pool.Close() }
+
+// startJobs starts the River client if this process works jobs.
+func (a *app) startJobs(ctx context.Context) error {
+	if !a.working {
+		return nil
+	}
+	// Jobs get their own context: a signal must let running jobs finish
+	// (stopJobs), not cancel them outright.
+	if err := a.river.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	return nil
+}
+
+// stopJobs lets running jobs finish until ctx ends, then cancels the rest;
+// cancelled jobs are picked up again after a restart.
+func (a *app) stopJobs(ctx context.Context) {
+	if !a.working {
+		return
+	}
+	if err := a.river.Stop(ctx); err != nil {
+		a.logger.Warn("jobs did not finish in time; cancelling them", slog.Any("error", err))
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := a.river.StopAndCancel(cctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			a.logger.Error("stop jobs", slog.Any("error", err))
+		}
+	}
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	noWorker := fs.Bool("no-worker", false, "serve without running background jobs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := setup(ctx, getenv, stderr, !*noWorker)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	srv := web.NewServer(web.Deps{
+		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Gatherer: a.registry,
+	})
+	if err := a.startJobs(ctx); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() {
+		errc <- srv.Serve(func(addr string) {
+			a.logger.Info("serving", slog.String("addr", addr), slog.Bool("worker", a.working))
+			fmt.Fprintf(stdout, "Provisioner is listening on http://%s\n", displayAddr(addr))
+		})
+	}()
+	select {
+	case err := <-errc:
+		a.stopJobs(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	a.logger.Info("shutting down", slog.Duration("timeout", a.cfg.ShutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		a.logger.Warn("requests did not finish in time", slog.Any("error", err))
+	}
+	a.stopJobs(sctx)
+	a.logger.Info("stopped")
+	return nil
+}
+
+func runWorker(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	a, err := setup(ctx, getenv, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if err := a.startJobs(ctx); err != nil {
+		return err
+	}
+	a.logger.Info("worker running")
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	a.stopJobs(sctx)
+	a.logger.Info("stopped")
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	if err := db.CreateIfMissing(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if err := db.Migrate(ctx, pool, logger); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "database is up to date")
+	return nil
+}
+
+// displayAddr turns ":8080" into "localhost:8080" for people to click.
+func displayAddr(addr string) string {
+	for _, any := range []string{"[::]:", "0.0.0.0:", ":"} {
+		if rest, ok := strings.CutPrefix(addr, any); ok {
+			return "localhost:" + rest
+		}
+	}
+	return addr
+}

@@ -1,0 +1,264 @@
+package company
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/provisioner/provisioner/internal/db"
+	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/provision"
+)
+
+// Service manages companies and their OpenAI projects.
+type Service struct {
+	pool   *pgxpool.Pool
+	q      *dbgen.Queries
+	river  *river.Client[pgx.Tx]
+	prov   *provision.Provisioner
+	logger *slog.Logger
+	// signupTimeout bounds how long a signup waits for OpenAI.
+	signupTimeout time.Duration
+}
+
+// NewService returns a Service. The River client may be insert-only.
+func NewService(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], prov *provision.Provisioner, signupTimeout time.Duration, logger *slog.Logger) *Service {
+	return &Service{pool: pool, q: dbgen.New(pool), river: rc, prov: prov, logger: logger, signupTimeout: signupTimeout}
+}
+
+// SignupResult is what a signup produced.
+type SignupResult struct {
+	Company Company
+	// Resubmitted is true when the form had already been submitted: the
+	// company of the first submission is returned and nothing is created.
+	Resubmitted bool
+	// ProvisionErr is OpenAI's error when the project could not be created
+	// during the signup (the company exists regardless).
+	ProvisionErr error
+}
+
+// signupMargin is how long after the signup's own attempt the safety-net job
+// becomes due, so that the two never overlap.
+const signupMargin = 2 * time.Second
+
+// CreateCompanyFromSignup registers a company and gives it an OpenAI project.
+//
+// The company and its provisioning job are inserted in one transaction; the
+// company is created whatever OpenAI does. Then, with no transaction open, the
+// project is created within the signup timeout; if that does not succeed the
+// job finishes the work in the background. Returns a ValidationError for bad
+// input and ErrNameTaken if the name is registered in any letter case.
+func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (SignupResult, error) {
+	p = p.Normalize()
+	if err := p.Validate(); err != nil {
+		return SignupResult{}, err
+	}
+	if p.Token != "" {
+		if r, err := s.q.GetCompanyBySignupToken(ctx, &p.Token); err == nil {
+			return SignupResult{Company: fromRow(r), Resubmitted: true}, nil
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
+		}
+	}
+
+	configured := s.prov.Configured()
+	var row dbgen.Company
+	var jobID int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		status := StatusPending
+		if !configured {
+			status = StatusSkipped
+		}
+		var token *string
+		if p.Token != "" {
+			token = &p.Token
+		}
+		var err error
+		row, err = q.CreateCompany(ctx, dbgen.CreateCompanyParams{
+			Name: p.Name, Industry: p.Industry, ContactName: p.ContactName, ContactEmail: p.ContactEmail,
+			Website: p.Website, CompanySize: p.Size, Country: p.Country, SignupToken: token,
+			ProjectDescription: ProjectDescription(p.Name, p.Industry), ProvisioningStatus: string(status),
+		})
+		if err != nil {
+			return err
+		}
+		if !configured {
+			// The seed's behaviour: no key, no project. A backfill after
+			// a key is configured picks the company up.
+			_, err := q.CreateFinishedAttempt(ctx, dbgen.CreateFinishedAttemptParams{
+				CompanyID: row.ID, Trigger: provision.TriggerSignup, Outcome: string(provision.Skipped),
+				Error: "no OpenAI admin key is configured",
+			})
+			return err
+		}
+		// The safety net: if this process dies or OpenAI does not answer in
+		// time, the job creates the project later.
+		res, err := s.river.InsertTx(ctx, tx, provision.ProjectArgs{CompanyID: row.ID, Trigger: provision.TriggerSignup},
+			&river.InsertOpts{ScheduledAt: time.Now().Add(s.signupTimeout + signupMargin)})
+		if err != nil {
+			return fmt.Errorf("enqueue provisioning: %w", err)
+		}
+		jobID = res.Job.ID
+		return nil
+	})
+	switch {
+	case db.IsUniqueViolation(err, "companies_name_lower_key"):
+		return SignupResult{}, ErrNameTaken
+	case db.IsUniqueViolation(err, "companies_signup_token_key"):
+		// The same form, submitted twice at once: the other request won.
+		r, err := s.q.GetCompanyBySignupToken(ctx, &p.Token)
+		if err != nil {
+			return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
+		}
+		return SignupResult{Company: fromRow(r), Resubmitted: true}, nil
+	case err != nil:
+		return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
+	}
+
+	c := fromRow(row)
+	if !configured {
+		s.logger.Warn(fmt.Sprintf("⚠️ [Company Signup] OpenAI project creation skipped for %s", c.Name),
+			slog.Int64("company_id", c.ID), slog.String("reason", "no OpenAI admin key configured"))
+		return SignupResult{Company: c}, nil
+	}
+	return s.provisionAfterSignup(ctx, c, jobID)
+}
+
+// provisionAfterSignup makes the signup's own attempt within the signup
+// timeout and reports it in the seed's log lines.
+func (s *Service) provisionAfterSignup(ctx context.Context, c Company, jobID int64) (SignupResult, error) {
+	pctx, cancel := context.WithTimeout(ctx, s.signupTimeout)
+	defer cancel()
+	res, err := s.prov.Provision(pctx, c.ID, provision.Attempt{Trigger: provision.TriggerSignup, JobID: &jobID})
+	if err != nil {
+		// The company and its job are committed: the job will retry.
+		s.logger.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, err),
+			slog.Int64("company_id", c.ID))
+		return SignupResult{Company: c, ProvisionErr: err}, nil
+	}
+	log := s.logger.With(slog.Int64("company_id", c.ID), slog.String("outcome", string(res.Outcome)))
+	switch res.Outcome {
+	case provision.Created, provision.Linked, provision.AlreadyProvisioned:
+		c.OpenAIProjectID, c.Status, c.LastError = res.ProjectID, StatusProvisioned, ""
+		log.Info(fmt.Sprintf("✅ [Company Signup] OpenAI project created: %s for %s", res.ProjectID, c.Name))
+	case provision.Skipped:
+		c.Status = StatusSkipped
+		log.Warn(fmt.Sprintf("⚠️ [Company Signup] OpenAI project creation skipped for %s", c.Name))
+	case provision.Failed:
+		c.Status, c.LastError = StatusFailed, errText(res.Err)
+		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err))
+	default: // retryable, uncertain, busy, waiting: the job carries on
+		c.Status, c.LastError = StatusPending, errText(res.Err)
+		if res.Err != nil {
+			log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err),
+				slog.Duration("retry_after", res.RetryAfter), slog.String("next", "background job will retry"))
+		}
+	}
+	if res.Outcome.Final() {
+		// The safety-net job has nothing left to do.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := s.river.JobDelete(dctx, jobID); err != nil && !errors.Is(err, river.ErrNotFound) {
+			log.Warn("could not delete the finished provisioning job; it will find nothing to do", slog.Any("error", err))
+		}
+	}
+	return SignupResult{Company: c, ProvisionErr: res.Err}, nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Get returns a company. Returns ErrNotFound if it does not exist.
+func (s *Service) Get(ctx context.Context, id int64) (Company, error) {
+	r, err := s.q.GetCompany(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Company{}, ErrNotFound
+	}
+	if err != nil {
+		return Company{}, fmt.Errorf("get company %d: %w", id, err)
+	}
+	return fromRow(r), nil
+}
+
+// GetCompanyOpenAIProject returns the company's project ID, "" when it has
+// none. Returns ErrNotFound if the company does not exist.
+func (s *Service) GetCompanyOpenAIProject(ctx context.Context, companyID int64) (string, error) {
+	id, err := s.q.GetCompanyOpenAIProject(ctx, companyID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("get project of company %d: %w", companyID, err)
+	}
+	if id == nil {
+		return "", nil
+	}
+	return *id, nil
+}
+
+// ErrProjectLinked is returned when a project ID is already linked to
+// another company.
+type ErrProjectLinked struct {
+	ProjectID string
+	Company   Company
+}
+
+func (e *ErrProjectLinked) Error() string {
+	return fmt.Sprintf("project %s is already linked to %s", e.ProjectID, e.Company.Name)
+}
+
+// UpdateCompanyOpenAIProject sets (or, with "", clears) the company's project
+// ID, the seed's helper. It waits for no provisioning attempt: it fails with
+// provision.ErrCompanyBusy while one is in progress. Returns ErrNotFound and
+// *ErrProjectLinked.
+func (s *Service) UpdateCompanyOpenAIProject(ctx context.Context, companyID int64, projectID string) error {
+	var pid *string
+	if projectID != "" {
+		pid = &projectID
+	}
+	err := s.prov.WithCompanyLock(ctx, companyID, func() error {
+		n, err := s.q.UpdateCompanyOpenAIProject(ctx, dbgen.UpdateCompanyOpenAIProjectParams{ID: companyID, ProjectID: pid})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if db.IsUniqueViolation(err, "companies_openai_project_id_key") {
+		holder, gerr := s.q.GetCompanyByProjectID(ctx, pid)
+		if gerr != nil {
+			return fmt.Errorf("set project of company %d: %w", companyID, err)
+		}
+		return &ErrProjectLinked{ProjectID: projectID, Company: fromRow(holder)}
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, provision.ErrCompanyBusy) {
+		return fmt.Errorf("set project of company %d: %w", companyID, err)
+	}
+	return err
+}
+
+// GetBySignupToken returns the company created by the signup form with this
+// token. Returns ErrNotFound if there is none.
+func (s *Service) GetBySignupToken(ctx context.Context, token string) (Company, error) {
+	r, err := s.q.GetCompanyBySignupToken(ctx, &token)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Company{}, ErrNotFound
+	}
+	if err != nil {
+		return Company{}, fmt.Errorf("get company by signup token: %w", err)
+	}
+	return fromRow(r), nil
+}

@@ -1,0 +1,119 @@
+// Package metrics holds the Prometheus collectors Provisioner exports on
+// /metrics. Counters and histograms are fed by the packages that do the work;
+// gauges about stored state are read from the database at scrape time, so
+// every replica reports the same numbers.
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the collectors the application updates as it works.
+type Metrics struct {
+	Attempts      *prometheus.CounterVec
+	OpenAILatency *prometheus.HistogramVec
+}
+
+// New registers the application's collectors on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "provisioner_provision_attempts_total",
+			Help: "Provisioning attempts by outcome (created, linked, skipped, retryable, uncertain, failed).",
+		}, []string{"outcome"}),
+		OpenAILatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "provisioner_openai_request_duration_seconds",
+			Help:    "Latency of requests to OpenAI's Admin API by endpoint and HTTP status (0: no answer).",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"endpoint", "status"}),
+	}
+	reg.MustRegister(m.Attempts, m.OpenAILatency)
+	return m
+}
+
+// ObserveOpenAI records one exchange with OpenAI; it fits openai.Options.Observe.
+func (m *Metrics) ObserveOpenAI(endpoint string, status int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.OpenAILatency.WithLabelValues(endpoint, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+// Attempt counts one finished provisioning attempt.
+func (m *Metrics) Attempt(outcome string) {
+	if m == nil {
+		return
+	}
+	m.Attempts.WithLabelValues(outcome).Inc()
+}
+
+// dbCollector reads job and company gauges from the database on scrape.
+type dbCollector struct {
+	pool    *pgxpool.Pool
+	logger  *slog.Logger
+	jobs    *prometheus.Desc
+	missing *prometheus.Desc
+	status  *prometheus.Desc
+}
+
+// RegisterDBCollector registers gauges read from the database at scrape
+// time: River jobs by state and companies by provisioning status.
+func RegisterDBCollector(reg prometheus.Registerer, pool *pgxpool.Pool, logger *slog.Logger) {
+	reg.MustRegister(&dbCollector{
+		pool:    pool,
+		logger:  logger,
+		jobs:    prometheus.NewDesc("provisioner_jobs", "Provisioning jobs by state (available, scheduled, running, retryable, completed, discarded, cancelled).", []string{"kind", "state"}, nil),
+		missing: prometheus.NewDesc("provisioner_companies_without_project", "Companies that have no OpenAI project ID.", nil, nil),
+		status:  prometheus.NewDesc("provisioner_companies", "Companies by provisioning status.", []string{"status"}, nil),
+	})
+}
+
+func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.jobs
+	ch <- c.missing
+	ch <- c.status
+}
+
+func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rows, err := c.pool.Query(ctx, `SELECT kind, state::text, count(*) FROM river_job GROUP BY kind, state`)
+	if err == nil {
+		for rows.Next() {
+			var kind, state string
+			var n int64
+			if rows.Scan(&kind, &state, &n) == nil {
+				ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), kind, state)
+			}
+		}
+		rows.Close()
+		err = rows.Err()
+	}
+	if err != nil {
+		c.logger.Warn("metrics: read jobs", slog.Any("error", err))
+	}
+	rows, err = c.pool.Query(ctx, `SELECT provisioning_status, count(*), count(*) FILTER (WHERE openai_project_id IS NULL) FROM companies GROUP BY 1`)
+	if err != nil {
+		c.logger.Warn("metrics: read companies", slog.Any("error", err))
+		return
+	}
+	defer rows.Close()
+	var missing int64
+	for rows.Next() {
+		var status string
+		var n, m int64
+		if rows.Scan(&status, &n, &m) == nil {
+			ch <- prometheus.MustNewConstMetric(c.status, prometheus.GaugeValue, float64(n), status)
+			missing += m
+		}
+	}
+	if rows.Err() == nil {
+		ch <- prometheus.MustNewConstMetric(c.missing, prometheus.GaugeValue, float64(missing))
+	}
+}

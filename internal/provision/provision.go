@@ -1,0 +1,447 @@
+// Package provision gives companies their OpenAI project, exactly once.
+//
+// Every path that creates a project (the signup request, the River job that
+// retries it, a backfill, a staff member's "Create project now") goes through
+// Provisioner.Provision, which
+//
+//   - holds a PostgreSQL advisory lock for the company on a dedicated
+//     connection, outside any transaction, so that processes and goroutines
+//     never race for one company, and a crashed process releases it;
+//   - writes an attempt row before calling OpenAI, so that a crash between
+//     OpenAI's create and our update leaves a trace;
+//   - after any uncertain outcome (timeout, reset, lost or malformed answer,
+//     5xx, crash), first looks on OpenAI for an active project with exactly the
+//     company's name created since that attempt began, and links it instead of
+//     creating another;
+//   - links the project with a guarded UPDATE (only where no ID is set).
+//
+// No OpenAI call runs while a database transaction is open.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/metrics"
+	"github.com/provisioner/provisioner/internal/openai"
+)
+
+// Triggers say who or what started an attempt; they appear in the history.
+const (
+	TriggerSignup   = "signup"
+	TriggerRetry    = "retry"
+	TriggerBackfill = "backfill"
+	TriggerManual   = "manual"
+)
+
+// Outcome is what one call to Provision came to.
+type Outcome string
+
+const (
+	// Created: a new project was created and linked.
+	Created Outcome = "created"
+	// Linked: an existing project (from an earlier uncertain attempt) was linked.
+	Linked Outcome = "linked"
+	// AlreadyProvisioned: the company had its project; nothing was done.
+	AlreadyProvisioned Outcome = "already_provisioned"
+	// Skipped: no admin key is configured (or the name is empty).
+	Skipped Outcome = "skipped"
+	// Retryable: a passing failure; try again after Result.RetryAfter.
+	Retryable Outcome = "retryable"
+	// Uncertain: the project may have been created; the next attempt will
+	// look for it first, after Result.RetryAfter.
+	Uncertain Outcome = "uncertain"
+	// Failed: OpenAI refused for good, or the attempts ran out.
+	Failed Outcome = "failed"
+	// Busy: another attempt for the company is in progress right now.
+	Busy Outcome = "busy"
+	// Waiting: an earlier failure asked for a pause that has not passed yet.
+	Waiting Outcome = "waiting"
+)
+
+// Final reports whether the outcome needs no further attempt.
+func (o Outcome) Final() bool {
+	switch o {
+	case Created, Linked, AlreadyProvisioned, Skipped, Failed:
+		return true
+	}
+	return false
+}
+
+// Result is the outcome of Provision.
+type Result struct {
+	Outcome   Outcome
+	ProjectID string
+	// Err is OpenAI's error for Retryable, Uncertain and Failed outcomes.
+	Err error
+	// RetryAfter is when the next attempt may start, for the non-final outcomes.
+	RetryAfter time.Duration
+}
+
+// Attempt describes who asks for a provisioning attempt.
+type Attempt struct {
+	Trigger string
+	Actor   string // staff email for manual attempts
+	JobID   *int64 // the River job the attempt belongs to, if any
+}
+
+// Settings tune retries. The zero value is not useful; see config.Config.
+type Settings struct {
+	MaxAttempts  int
+	BackoffBase  time.Duration
+	BackoffMax   time.Duration
+	SettleDelay  time.Duration
+	ClockSkew    time.Duration // tolerance between our clock and OpenAI's
+	LockWaitBusy time.Duration // how long a job waits when the company is busy
+}
+
+// Provisioner performs provisioning attempts.
+type Provisioner struct {
+	pool     *pgxpool.Pool
+	q        *dbgen.Queries
+	projects openai.Projects // nil when no admin key is configured
+	settings Settings
+	metrics  *metrics.Metrics
+	logger   *slog.Logger
+}
+
+// New returns a Provisioner. projects may be nil: attempts are then skipped.
+func New(pool *pgxpool.Pool, projects openai.Projects, s Settings, m *metrics.Metrics, logger *slog.Logger) *Provisioner {
+	if s.ClockSkew == 0 {
+		s.ClockSkew = time.Minute
+	}
+	if s.LockWaitBusy == 0 {
+		s.LockWaitBusy = 2 * time.Second
+	}
+	if s.MaxAttempts == 0 {
+		s.MaxAttempts = 10
+	}
+	return &Provisioner{pool: pool, q: dbgen.New(pool), projects: projects, settings: s, metrics: m, logger: logger}
+}
+
+// Configured reports whether an OpenAI admin key is configured.
+func (p *Provisioner) Configured() bool { return p.projects != nil }
+
+// Projects returns the OpenAI client, nil when none is configured.
+func (p *Provisioner) Projects() openai.Projects { return p.projects }
+
+// ErrCompanyNotFound is returned when the company does not exist.
+var ErrCompanyNotFound = errors.New("provision: company not found")
+
+// Provision gives the company its OpenAI project unless it has one. ctx
+// bounds the wait for OpenAI; the bookkeeping after OpenAI answers is done
+// even if ctx has ended, so that nothing learnt is lost. The returned error
+// is for database failures only: OpenAI's failures are in Result.
+func (p *Provisioner) Provision(ctx context.Context, companyID int64, a Attempt) (res Result, err error) {
+	unlock, ok, err := p.lock(ctx, companyID)
+	if err != nil {
+		return Result{}, err
+	}
+	if !ok {
+		return Result{Outcome: Busy, RetryAfter: p.settings.LockWaitBusy}, nil
+	}
+	defer unlock()
+
+	c, err := p.q.GetCompany(ctx, companyID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Result{}, ErrCompanyNotFound
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("provision company %d: %w", companyID, err)
+	}
+	if c.OpenAIProjectID != nil {
+		return Result{Outcome: AlreadyProvisioned, ProjectID: *c.OpenAIProjectID}, nil
+	}
+	if p.projects == nil || strings.TrimSpace(c.Name) == "" {
+		reason := "no OpenAI admin key is configured"
+		if p.projects != nil {
+			reason = "the company name is empty"
+		}
+		return Result{Outcome: Skipped}, p.recordSkipped(ctx, c.ID, a, reason)
+	}
+	if c.NextAttemptAt != nil {
+		if wait := time.Until(*c.NextAttemptAt); wait > 0 {
+			return Result{Outcome: Waiting, RetryAfter: wait}, nil
+		}
+	}
+
+	// An earlier attempt that never learnt its outcome (or died midway)
+	// may have created the project: find it before creating another.
+	since, err := p.q.OldestUncertainAttemptStart(ctx, c.ID)
+	uncertain := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Result{}, fmt.Errorf("provision company %d: %w", companyID, err)
+	}
+	if uncertain {
+		// A create cut off by a crash may still be in flight at OpenAI;
+		// give it time to land before looking.
+		last, err := p.q.LastUncertainAttempt(ctx, c.ID)
+		if err != nil {
+			return Result{}, fmt.Errorf("provision company %d: %w", companyID, err)
+		}
+		if last.FinishedAt == nil {
+			if wait := time.Until(last.StartedAt.Add(p.settings.SettleDelay)); wait > 0 {
+				return Result{Outcome: Waiting, RetryAfter: wait}, nil
+			}
+		}
+	}
+
+	attempt, err := p.q.CreateAttempt(ctx, dbgen.CreateAttemptParams{
+		CompanyID: c.ID, Trigger: a.Trigger, Actor: a.Actor, JobID: a.JobID,
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("provision company %d: record attempt: %w", companyID, err)
+	}
+	// From here on, what OpenAI said must be written down even when ctx ends.
+	bookCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+
+	if uncertain {
+		found, lookErr := p.findExisting(ctx, c, since)
+		switch {
+		case lookErr != nil:
+			return p.finishFailure(bookCtx, c, attempt, a, lookErr)
+		case found.ambiguous > 0:
+			msg := fmt.Sprintf("%d active OpenAI projects named %q were created since %s; link the right one by hand",
+				found.ambiguous, c.Name, since.UTC().Format(time.RFC3339))
+			return p.finishFailure(bookCtx, c, attempt, a, &openai.Error{Op: openai.EndpointList, Kind: openai.Permanent, Message: msg})
+		case found.project.ID != "":
+			return p.finishSuccess(bookCtx, c, attempt, found.project, Linked)
+		}
+	}
+
+	project, err := p.projects.CreateProject(ctx, c.Name)
+	if err != nil {
+		return p.finishFailure(bookCtx, c, attempt, a, err)
+	}
+	return p.finishSuccess(bookCtx, c, attempt, project, Created)
+}
+
+type existing struct {
+	project   openai.Project
+	ambiguous int // how many candidates when more than one
+}
+
+// findExisting looks on OpenAI for an active project named exactly like the
+// company, created since an uncertain attempt began, that no other company
+// holds.
+func (p *Provisioner) findExisting(ctx context.Context, c dbgen.Company, since time.Time) (existing, error) {
+	var candidates []openai.Project
+	cutoff := since.Add(-p.settings.ClockSkew)
+	err := p.projects.ListProjects(ctx, false, func(pr openai.Project) error {
+		if pr.Name == c.Name && pr.Active() && !pr.CreatedAt.Before(cutoff) {
+			candidates = append(candidates, pr)
+		}
+		return nil
+	})
+	if err != nil {
+		return existing{}, err
+	}
+	var free []openai.Project
+	for _, pr := range candidates {
+		_, err := p.q.GetCompanyByProjectID(ctx, &pr.ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			free = append(free, pr)
+			continue
+		}
+		if err != nil {
+			return existing{}, fmt.Errorf("look up project %s: %w", pr.ID, err)
+		}
+		// Linked to another company: not ours.
+	}
+	switch len(free) {
+	case 0:
+		return existing{}, nil
+	case 1:
+		return existing{project: free[0]}, nil
+	}
+	return existing{ambiguous: len(free)}, nil
+}
+
+func (p *Provisioner) finishSuccess(ctx context.Context, c dbgen.Company, attempt dbgen.ProvisionAttempt, pr openai.Project, outcome Outcome) (Result, error) {
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		q := p.q.WithTx(tx)
+		n, err := q.LinkCompanyProject(ctx, dbgen.LinkCompanyProjectParams{ID: c.ID, ProjectID: &pr.ID})
+		if err != nil {
+			return err
+		}
+		errText := ""
+		if n == 0 {
+			// Someone assigned an ID by hand meanwhile; ours is left over.
+			errText = fmt.Sprintf("company already had a project ID; project %s is not linked", pr.ID)
+		}
+		if err := q.FinishAttempt(ctx, dbgen.FinishAttemptParams{
+			ID: attempt.ID, Outcome: string(outcome), ProjectID: &pr.ID, Error: errText, OpenAIRequestID: pr.RequestID,
+		}); err != nil {
+			return err
+		}
+		return q.ResolveUncertainAttempts(ctx, dbgen.ResolveUncertainAttemptsParams{CompanyID: c.ID, KeepID: attempt.ID})
+	})
+	if err != nil {
+		// The project exists on OpenAI but is not linked: the attempt row
+		// still says 'started', so the next attempt will find and link it.
+		return Result{}, fmt.Errorf("link project %s to company %d: %w", pr.ID, c.ID, err)
+	}
+	p.metrics.Attempt(string(outcome))
+	return Result{Outcome: outcome, ProjectID: pr.ID}, nil
+}
+
+func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attempt dbgen.ProvisionAttempt, a Attempt, callErr error) (Result, error) {
+	oe, ok := openai.AsError(callErr)
+	if !ok {
+		// Not an OpenAI answer (e.g. our context ended): the request may
+		// have gone out.
+		oe = &openai.Error{Op: openai.EndpointCreate, Kind: openai.Transient, Uncertain: true, Err: callErr}
+	}
+	res := Result{Err: oe}
+	status, errText := "pending", oe.Error()
+	switch {
+	case oe.Kind == openai.Permanent:
+		res.Outcome, status, errText = Failed, "failed", oe.Reason()
+	case oe.Uncertain:
+		res.Outcome = Uncertain
+	default:
+		res.Outcome = Retryable
+	}
+	var next *time.Time
+	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		q := p.q.WithTx(tx)
+		var httpStatus *int32
+		if oe.StatusCode != 0 {
+			s := int32(oe.StatusCode)
+			httpStatus = &s
+		}
+		if err := q.FinishAttempt(ctx, dbgen.FinishAttemptParams{
+			ID: attempt.ID, Outcome: string(res.Outcome), Error: oe.Error(),
+			HTTPStatus: httpStatus, OpenAIRequestID: oe.RequestID,
+		}); err != nil {
+			return err
+		}
+		if !res.Outcome.Final() {
+			tries := 1
+			if a.JobID != nil {
+				n, err := q.CountRetryableAttempts(ctx, a.JobID)
+				if err != nil {
+					return err
+				}
+				tries = int(n)
+			}
+			if tries >= p.settings.MaxAttempts {
+				res.Outcome, status = Failed, "failed"
+				errText = fmt.Sprintf("gave up after %d attempts: %s", tries, oe.Reason())
+			} else {
+				res.RetryAfter = p.delay(tries, oe)
+				t := time.Now().Add(res.RetryAfter)
+				next = &t
+			}
+		}
+		_, err := q.SetCompanyProvisioningStatus(ctx, dbgen.SetCompanyProvisioningStatusParams{
+			ID: c.ID, Status: status, Error: errText, NextAttemptAt: next,
+		})
+		return err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("record failed attempt for company %d: %w", c.ID, err)
+	}
+	p.metrics.Attempt(string(res.Outcome))
+	return res, nil
+}
+
+func (p *Provisioner) recordSkipped(ctx context.Context, companyID int64, a Attempt, reason string) error {
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		q := p.q.WithTx(tx)
+		if _, err := q.CreateFinishedAttempt(ctx, dbgen.CreateFinishedAttemptParams{
+			CompanyID: companyID, Trigger: a.Trigger, Actor: a.Actor, JobID: a.JobID,
+			Outcome: string(Skipped), Error: reason,
+		}); err != nil {
+			return err
+		}
+		_, err := q.SetCompanyProvisioningStatus(ctx, dbgen.SetCompanyProvisioningStatusParams{
+			ID: companyID, Status: "skipped", Error: reason,
+		})
+		return err
+	})
+}
+
+// delay is the wait before try number tries+1: exponential backoff with
+// jitter, never shorter than a 429's Retry-After nor, after an uncertain
+// outcome, than the settling delay.
+func (p *Provisioner) delay(tries int, oe *openai.Error) time.Duration {
+	d := p.settings.BackoffBase
+	for i := 1; i < tries && d < p.settings.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, p.settings.BackoffMax)
+	// "Equal jitter": half fixed, half random, so replicas spread out but
+	// the wait never collapses to zero.
+	d = d/2 + rand.N(d/2+1)
+	if oe.RetryAfter > d {
+		d = oe.RetryAfter
+	}
+	if oe.Uncertain && p.settings.SettleDelay > d {
+		d = p.settings.SettleDelay
+	}
+	return d
+}
+
+// lockNamespace keeps our advisory lock keys apart from other users of
+// advisory locks (River, goose) in the same database.
+const lockNamespace = int64(0x5052) << 48
+
+// lock takes the company's advisory lock on a connection of its own, outside
+// any transaction. If the process dies, PostgreSQL ends the session and the
+// lock is released.
+func (p *Provisioner) lock(ctx context.Context, companyID int64) (unlock func(), ok bool, err error) {
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("provision company %d: acquire connection: %w", companyID, err)
+	}
+	key := lockNamespace | companyID
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, false, fmt.Errorf("provision company %d: take lock: %w", companyID, err)
+	}
+	if !ok {
+		conn.Release()
+		return nil, false, nil
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+			// Never hand a connection that may still hold the lock back to
+			// the pool: close it, which releases the lock for sure.
+			_ = conn.Hijack().Close(ctx)
+			return
+		}
+		conn.Release()
+	}, true, nil
+}
+
+// WithCompanyLock runs fn while holding the company's provisioning lock, so
+// that a manual change never interleaves with an attempt. Returns
+// ErrCompanyBusy if an attempt holds the lock.
+func (p *Provisioner) WithCompanyLock(ctx context.Context, companyID int64, fn func() error) error {
+	unlock, ok, err := p.lock(ctx, companyID)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrCompanyBusy
+	}
+	defer unlock()
+	return fn()
+}
+
+// ErrCompanyBusy is returned by WithCompanyLock while a provisioning attempt
+// for the company is in progress.
+var ErrCompanyBusy = errors.New("provision: a provisioning attempt for this company is in progress")

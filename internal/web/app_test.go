@@ -1,0 +1,261 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"github.com/provisioner/provisioner/internal/company"
+	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/db/dbtest"
+	"github.com/provisioner/provisioner/internal/metrics"
+	"github.com/provisioner/provisioner/internal/openai"
+	"github.com/provisioner/provisioner/internal/openai/openaitest"
+	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/web"
+)
+
+const testAdminKey = "sk-admin-TESTKEYabcdefghijklmnopqrstuvwxyz0123"
+
+// testApp is the real web app on a fresh database, talking to the fake
+// OpenAI over HTTP.
+type testApp struct {
+	t      *testing.T
+	pool   *pgxpool.Pool
+	fake   *openaitest.Server
+	srv    *httptest.Server
+	client *http.Client
+	logs   *syncBuffer
+	spec   *openaitest.SpecChecker
+	river  *river.Client[pgx.Tx]
+}
+
+type appOptions struct {
+	noKey         bool
+	signupTimeout time.Duration
+	work          bool // run background jobs
+	settings      provision.Settings
+}
+
+func newTestApp(t *testing.T, o appOptions) *testApp {
+	t.Helper()
+	ctx := context.Background()
+	pool := dbtest.NewPool(t)
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), nil))
+
+	fake := openaitest.New(openaitest.Options{AdminKey: testAdminKey})
+	t.Cleanup(fake.Close)
+
+	cfg := config.Config{Env: config.EnvTest, SignupTimeout: o.signupTimeout}
+	if cfg.SignupTimeout == 0 {
+		cfg.SignupTimeout = 2 * time.Second
+	}
+	app := &testApp{t: t, pool: pool, fake: fake, logs: logs}
+
+	var projects openai.Projects
+	if !o.noKey {
+		cfg.OpenAIAdminKey = testAdminKey
+		httpClient := &http.Client{}
+		if path := os.Getenv("OPENAI_SPEC"); path != "" {
+			checker, err := openaitest.NewSpecChecker(path)
+			if err != nil {
+				t.Fatalf("OPENAI_SPEC is set but the spec cannot be loaded: %v", err)
+			}
+			httpClient.Transport = checker.Transport(http.DefaultTransport)
+			app.spec = checker
+			t.Cleanup(func() {
+				for _, v := range checker.Violations() {
+					t.Errorf("OpenAI spec violation: %s", v)
+				}
+			})
+		}
+		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient})
+		if err != nil {
+			t.Fatal(err)
+		}
+		projects = c
+	}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	settings := o.settings
+	if settings.BackoffBase == 0 {
+		settings = provision.Settings{MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, SettleDelay: 300 * time.Millisecond}
+	}
+	prov := provision.New(pool, projects, settings, m, logger)
+	rc, err := provision.NewRiverClient(pool, prov, provision.ClientOptions{
+		Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second, Logger: logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.work {
+		if err := rc.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = rc.StopAndCancel(sctx)
+		})
+	}
+	app.river = rc
+	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
+	s := web.NewServer(web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg})
+	app.srv = httptest.NewServer(s.Handler())
+	t.Cleanup(app.srv.Close)
+	jar, _ := cookiejar.New(nil)
+	app.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return app
+}
+
+// get fetches path and parses the HTML.
+func (a *testApp) get(path string) (*http.Response, *goquery.Document) {
+	a.t.Helper()
+	resp, err := a.client.Get(a.srv.URL + path)
+	if err != nil {
+		a.t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp, parse(a.t, resp)
+}
+
+// csrf loads page and returns its form's CSRF token (and the cookie lands
+// in the jar).
+func (a *testApp) csrf(page string) (token string, doc *goquery.Document) {
+	a.t.Helper()
+	_, doc = a.get(page)
+	token, ok := doc.Find(`input[name="csrf"]`).First().Attr("value")
+	if !ok || token == "" {
+		a.t.Fatalf("GET %s: no csrf input in the form", page)
+	}
+	return token, doc
+}
+
+// post submits form to path.
+func (a *testApp) post(path string, form url.Values) (*http.Response, *goquery.Document) {
+	a.t.Helper()
+	resp, err := a.client.PostForm(a.srv.URL+path, form)
+	if err != nil {
+		a.t.Fatalf("POST %s: %v", path, err)
+	}
+	return resp, parse(a.t, resp)
+}
+
+// signup loads the form, fills it with values (plus its csrf and token
+// fields) and submits it.
+func (a *testApp) signup(values url.Values) (*http.Response, *goquery.Document) {
+	a.t.Helper()
+	token, doc := a.csrf("/signup")
+	form := url.Values{"csrf": {token}}
+	if st, ok := doc.Find(`input[name="signup_token"]`).Attr("value"); ok {
+		form.Set("signup_token", st)
+	}
+	for k, v := range values {
+		form[k] = v
+	}
+	return a.post("/signup", form)
+}
+
+func parse(t *testing.T, resp *http.Response) *goquery.Document {
+	t.Helper()
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := goquery.NewDocumentFromReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse HTML: %v", err)
+	}
+	return doc
+}
+
+// companyRow reads the stored company by name.
+type storedCompany struct {
+	ID          int64
+	ProjectID   *string
+	Status      string
+	LastError   string
+	Description string
+}
+
+func (a *testApp) company(name string) (storedCompany, bool) {
+	a.t.Helper()
+	var c storedCompany
+	err := a.pool.QueryRow(context.Background(),
+		`SELECT id, openai_project_id, provisioning_status, provisioning_error, project_description FROM companies WHERE name = $1`, name).
+		Scan(&c.ID, &c.ProjectID, &c.Status, &c.LastError, &c.Description)
+	if err == pgx.ErrNoRows {
+		return c, false
+	}
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return c, true
+}
+
+func (a *testApp) countCompanies() int {
+	a.t.Helper()
+	var n int
+	if err := a.pool.QueryRow(context.Background(), `SELECT count(*) FROM companies`).Scan(&n); err != nil {
+		a.t.Fatal(err)
+	}
+	return n
+}
+
+func validSignup(name string) url.Values {
+	return url.Values{
+		"company_name":  {name},
+		"industry":      {"Software"},
+		"contact_name":  {"Ada Lovelace"},
+		"contact_email": {"ada@example.com"},
+		"website":       {"https://example.com"},
+		"company_size":  {"11-50"},
+		"country":       {"United Kingdom"},
+	}
+}
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) Contains(s string) bool { return strings.Contains(b.String(), s) }
+
+// testWriter sends logs to t.Log so a failing test shows them.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

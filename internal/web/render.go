@@ -1,0 +1,39 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/provisioner/provisioner/views/layouts"
+)
+
+// render buffers the component so that a render error becomes a clean 500
+// instead of half a page.
+func render(c echo.Context, code int, comp templ.Component) error {
+	buf := templ.GetBuffer()
+	defer templ.ReleaseBuffer(buf)
+	if err := comp.Render(c.Request().Context(), buf); err != nil {
+		return err
+	}
+	c.Response().Header().Add(echo.HeaderVary, "HX-Request")
+	return c.HTMLBlob(code, buf.Bytes())
+}
+
+// isHTMX reports whether the request comes from htmx (which wants a fragment).
+func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+
+// redirect answers 303 to url, or tells htmx to navigate there.
+func redirect(c echo.Context, url string) error {
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", url)
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Redirect(http.StatusSeeOther, url)
+}
+
+// meta is the layout data for a page of this request.
+func (s *Server) meta(c echo.Context, title string) layouts.Meta {
+	return layouts.Meta{Title: title, CSRF: csrfToken(c), Sandbox: s.sandbox}
+}

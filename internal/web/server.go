@@ -1,0 +1,135 @@
+// Package web is Provisioner's HTTP face: the Echo app with the public
+// signup, the staff dashboard, the JSON API and the health endpoints. Its
+// handlers are thin: they bind and validate input, call the domain services
+// and render templ views.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/provisioner/provisioner/internal/company"
+	"github.com/provisioner/provisioner/internal/config"
+)
+
+// Deps are the services the web app is built on.
+type Deps struct {
+	Config    config.Config
+	Logger    *slog.Logger
+	Pool      *pgxpool.Pool
+	Companies *company.Service
+	// Gatherer serves /metrics; nil disables it.
+	Gatherer prometheus.Gatherer
+	// Sandbox is true when OpenAI is simulated in-process (demo mode).
+	Sandbox bool
+}
+
+// Server is the Echo app and the http.Server that serves it.
+type Server struct {
+	e         *echo.Echo
+	cfg       config.Config
+	logger    *slog.Logger
+	pool      *pgxpool.Pool
+	companies *company.Service
+	gatherer  prometheus.Gatherer
+	sandbox   bool
+	http      *http.Server
+}
+
+// NewServer builds the app with every route registered.
+func NewServer(d Deps) *Server {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	s := &Server{
+		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
+		gatherer: d.Gatherer, sandbox: d.Sandbox,
+	}
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect()
+	s.routes()
+	s.http = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+	return s
+}
+
+// Handler returns the app as an http.Handler (for tests).
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Serve answers requests on the configured address until Shutdown.
+func (s *Server) Serve(ready func(addr string)) error {
+	s.http.Addr = s.cfg.Addr
+	ln, err := listen(s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests
+// until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+
+func (s *Server) commonMiddleware() {
+	s.e.Use(middleware.RequestID())
+	s.e.Use(s.logRequests)
+	s.e.Use(middleware.Recover())
+	s.e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
+		ContentTypeNosniff:    "nosniff",
+		XFrameOptions:         "DENY",
+		HSTSMaxAge:            hstsAge(s.cfg.Production()),
+		ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+		ReferrerPolicy:        "strict-origin-when-cross-origin",
+	}))
+	s.e.Use(middleware.BodyLimit("1M"))
+}
+
+func hstsAge(production bool) int {
+	if production {
+		return 31536000
+	}
+	return 0
+}
+
+// logRequests logs each request once, with its request id.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req, res := c.Request(), c.Response()
+		level := slog.LevelInfo
+		if res.Status >= 500 {
+			level = slog.LevelError
+		}
+		s.logger.LogAttrs(req.Context(), level, "request",
+			slog.String("method", req.Method),
+			slog.String("path", req.URL.Path),
+			slog.Int("status", res.Status),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
+		)
+		return nil
+	}
+}

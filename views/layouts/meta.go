@@ -1,0 +1,99 @@
+// Package layouts holds the page shells (Base, Public, Admin) that every page renders into.
+package layouts
+
+import "encoding/json"
+
+// Meta is what every layout needs to render the document around a page.
+type Meta struct {
+	// Title is the page title; the layout appends " · Provisioner".
+	Title string
+	// CSRF is the request's CSRF token. Base puts it in <meta name="csrf-token">
+	// and in the body's hx-headers so every htmx request sends X-CSRF-Token.
+	CSRF string
+	// Sandbox shows the "Sandbox mode" banner (OpenAI projects are simulated).
+	Sandbox bool
+	// User is the signed-in staff member, or nil when nobody is signed in.
+	User *User
+	// Flashes are one-shot messages shown above the page content.
+	Flashes []Flash
+	// Nav is the active admin nav item: "companies", "backfill", "audit", "staff" or "jobs".
+	Nav string
+}
+
+// User is the signed-in staff member shown in the admin navigation bar.
+type User struct {
+	Email   string
+	Role    string
+	IsAdmin bool
+}
+
+// Flash is a one-shot message. Kind is "success", "error" or "info".
+type Flash struct {
+	Kind string
+	Text string
+}
+
+// htmxConfig makes htmx 2 swap 422 responses (re-rendered forms with errors)
+// and keeps it from injecting an inline <style> that the CSP would block.
+const htmxConfig = `{"includeIndicatorStyles":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
+
+// hxHeaders returns the JSON object for the body's hx-headers attribute.
+// It is built with encoding/json so a token can never break out of the
+// JSON string; templ then HTML-escapes the whole attribute value.
+func hxHeaders(csrf string) string {
+	b, err := json.Marshal(map[string]string{"X-CSRF-Token": csrf})
+	if err != nil { // cannot happen for a map[string]string
+		return "{}"
+	}
+	return string(b)
+}
+
+// pageTitle returns the document title for a page title.
+func pageTitle(title string) string {
+	if title == "" {
+		return "Provisioner"
+	}
+	return title + " · Provisioner"
+}
+
+// roleLabel returns the display text for a staff role ("admin" → "Admin").
+func roleLabel(role string) string {
+	switch role {
+	case "":
+		return "Staff"
+	case "admin":
+		return "Admin"
+	case "staff":
+		return "Staff"
+	}
+	return role
+}
+
+// navItem is one link in the admin navigation bar.
+type navItem struct {
+	Key       string
+	Href      string
+	Label     string
+	AdminOnly bool
+}
+
+// navItems lists the admin navigation links in display order.
+var navItems = []navItem{
+	{Key: "companies", Href: "/admin/companies", Label: "Companies"},
+	{Key: "backfill", Href: "/admin/backfill", Label: "Backfill", AdminOnly: true},
+	{Key: "audit", Href: "/admin/audit", Label: "Audit log"},
+	{Key: "staff", Href: "/admin/staff", Label: "Staff", AdminOnly: true},
+	{Key: "jobs", Href: "/admin/jobs", Label: "Jobs", AdminOnly: true},
+}
+
+// visibleNav returns the nav items u may see.
+func visibleNav(u *User) []navItem {
+	out := make([]navItem, 0, len(navItems))
+	for _, it := range navItems {
+		if it.AdminOnly && (u == nil || !u.IsAdmin) {
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
