@@ -36,9 +36,10 @@ ORDER BY finished_at DESC, id DESC
 LIMIT 1;
 
 -- name: CountRetryableAttempts :one
--- How many tries one provisioning run (a job) has spent on passing errors.
+-- How many tries one provisioning run (a job) has spent on a company's
+-- passing errors.
 SELECT count(*) FROM provision_attempts
-WHERE job_id = @job_id AND outcome IN ('retryable', 'uncertain', 'started');
+WHERE company_id = @company_id AND job_id = @job_id AND outcome IN ('retryable', 'uncertain', 'started');
 
 -- name: LastUncertainAttempt :one
 -- The latest try whose outcome is unknown; the next try waits for it to settle.

@@ -241,5 +241,10 @@ type scrubbed struct {
 	key string
 }
 
-func (s scrubbed) Error() string { return redact(strings.ReplaceAll(s.err.Error(), s.key, "[redacted]")) }
+func (s scrubbed) Error() string {
+	return redact(strings.ReplaceAll(s.err.Error(), s.key, "[redacted]"))
+}
 func (s scrubbed) Unwrap() error { return s.err }
+
+// GoString keeps the key out of %#v, which would print the key field.
+func (s scrubbed) GoString() string { return strconv.Quote(s.Error()) }

@@ -329,7 +329,7 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 		if !res.Outcome.Final() {
 			tries := 1
 			if a.JobID != nil {
-				n, err := q.CountRetryableAttempts(ctx, a.JobID)
+				n, err := q.CountRetryableAttempts(ctx, dbgen.CountRetryableAttemptsParams{CompanyID: c.ID, JobID: a.JobID})
 				if err != nil {
 					return err
 				}

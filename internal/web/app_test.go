@@ -117,7 +117,10 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	}
 	app.river = rc
 	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
-	s := web.NewServer(web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg})
+	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg}
+	// AUTH-WIRING: the staff-auth work sets deps.Auth here.
+	// BACKFILL-WIRING: the backfill work sets deps.Backfill here.
+	s := web.NewServer(deps)
 	app.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(app.srv.Close)
 	jar, _ := cookiejar.New(nil)

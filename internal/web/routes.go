@@ -10,7 +10,8 @@ import (
 	"github.com/provisioner/provisioner/static"
 )
 
-// routes lists every route, so the app's whole surface reads in one place.
+// routes lists every route group, so the app's whole surface reads in one
+// place; each area registers its routes in its own file.
 func (s *Server) routes() {
 	e := s.e
 	s.commonMiddleware()
@@ -29,6 +30,10 @@ func (s *Server) routes() {
 	pages.GET("/signup", s.handleSignupForm)
 	pages.POST("/signup", s.handleSignupSubmit)
 	pages.GET("/signup/done", s.handleSignupDone)
+
+	// Staff dashboard (routes_admin.go) and JSON API (routes_api.go).
+	s.adminRoutes(pages)
+	s.apiRoutes(e.Group("/api"))
 }
 
 // csrf requires a token on every unsafe request. Echo would let browsers

@@ -16,8 +16,10 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/provision"
 )
 
 // Deps are the services the web app is built on.
@@ -26,6 +28,8 @@ type Deps struct {
 	Logger    *slog.Logger
 	Pool      *pgxpool.Pool
 	Companies *company.Service
+	Auth      *auth.Service
+	Backfill  *provision.Backfiller
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// Sandbox is true when OpenAI is simulated in-process (demo mode).
@@ -39,6 +43,8 @@ type Server struct {
 	logger    *slog.Logger
 	pool      *pgxpool.Pool
 	companies *company.Service
+	auth      *auth.Service
+	backfill  *provision.Backfiller
 	gatherer  prometheus.Gatherer
 	sandbox   bool
 	http      *http.Server
@@ -51,7 +57,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		gatherer: d.Gatherer, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, sandbox: d.Sandbox,
 	}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()

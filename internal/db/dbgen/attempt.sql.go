@@ -12,12 +12,18 @@ import (
 
 const countRetryableAttempts = `-- name: CountRetryableAttempts :one
 SELECT count(*) FROM provision_attempts
-WHERE job_id = $1 AND outcome IN ('retryable', 'uncertain', 'started')
+WHERE company_id = $1 AND job_id = $2 AND outcome IN ('retryable', 'uncertain', 'started')
 `
 
-// How many tries one provisioning run (a job) has spent on passing errors.
-func (q *Queries) CountRetryableAttempts(ctx context.Context, jobID *int64) (int64, error) {
-	row := q.db.QueryRow(ctx, countRetryableAttempts, jobID)
+type CountRetryableAttemptsParams struct {
+	CompanyID int64
+	JobID     *int64
+}
+
+// How many tries one provisioning run (a job) has spent on a company's
+// passing errors.
+func (q *Queries) CountRetryableAttempts(ctx context.Context, arg CountRetryableAttemptsParams) (int64, error) {
+	row := q.db.QueryRow(ctx, countRetryableAttempts, arg.CompanyID, arg.JobID)
 	var count int64
 	err := row.Scan(&count)
 	return count, err

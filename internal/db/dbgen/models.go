@@ -8,6 +8,19 @@ import (
 	"time"
 )
 
+type AuditLog struct {
+	ID          int64
+	At          time.Time
+	ActorID     *int64
+	ActorEmail  string
+	Action      string
+	CompanyID   *int64
+	CompanyName string
+	Before      string
+	After       string
+	Detail      string
+}
+
 type Company struct {
 	ID                 int64
 	Name               string

@@ -1,0 +1,15 @@
+package web
+
+import "github.com/labstack/echo/v4"
+
+// adminRoutes registers the staff dashboard under /admin. Each area
+// registers its own routes, in its own file.
+func (s *Server) adminRoutes(pages *echo.Group) {
+	admin := pages.Group("/admin")
+	s.loginRoutes(admin) // staff.go: /admin/login, /admin/logout (no session needed)
+	staff := admin.Group("", s.requireStaff)
+	s.staffRoutes(staff)    // staff.go: /admin/staff
+	s.companyRoutes(staff)  // companies.go: /admin/companies…
+	s.auditRoutes(staff)    // audit.go: /admin/audit
+	s.backfillRoutes(staff) // backfill.go: /admin/backfill…
+}
