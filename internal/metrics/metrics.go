@@ -53,6 +53,9 @@ func (m *Metrics) Attempt(outcome string) {
 	m.Attempts.WithLabelValues(outcome).Inc()
 }
 
+// jobStates are River's job states.
+var jobStates = []string{"available", "scheduled", "pending", "running", "retryable", "completed", "cancelled", "discarded"}
+
 // dbCollector reads job and company gauges from the database on scrape.
 type dbCollector struct {
 	pool    *pgxpool.Pool
@@ -83,13 +86,20 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	// Every state is reported, zero included, so that alerts on "failed
+	// jobs > 0" have a series to watch from the start.
+	type key struct{ kind, state string }
+	counts := map[key]int64{}
+	for _, st := range jobStates {
+		counts[key{"provision_project", st}] = 0
+	}
 	rows, err := c.pool.Query(ctx, `SELECT kind, state::text, count(*) FROM river_job GROUP BY kind, state`)
 	if err == nil {
 		for rows.Next() {
 			var kind, state string
 			var n int64
 			if rows.Scan(&kind, &state, &n) == nil {
-				ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), kind, state)
+				counts[key{kind, state}] = n
 			}
 		}
 		rows.Close()
@@ -97,6 +107,10 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if err != nil {
 		c.logger.Warn("metrics: read jobs", slog.Any("error", err))
+	} else {
+		for k, n := range counts {
+			ch <- prometheus.MustNewConstMetric(c.jobs, prometheus.GaugeValue, float64(n), k.kind, k.state)
+		}
 	}
 	rows, err = c.pool.Query(ctx, `SELECT provisioning_status, count(*), count(*) FILTER (WHERE openai_project_id IS NULL) FROM companies GROUP BY 1`)
 	if err != nil {
