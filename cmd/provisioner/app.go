@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 
+	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/db"
@@ -34,6 +35,11 @@ type app struct {
 	prov      *provision.Provisioner
 	river     *river.Client[pgx.Tx]
 	companies *company.Service
+	auth      *auth.Service
+	backfill  *provision.Backfiller
+	// riverOpts are the options river was built with; the backfill
+	// command builds a client of its own from them.
+	riverOpts provision.ClientOptions
 	working   bool
 }
 
@@ -83,6 +89,11 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	} else {
 		logger.Warn("⚠️ OPENAI_ADMIN_KEY is not set: signups will skip OpenAI project creation until it is")
 	}
+	authSvc, err := auth.NewService(pool, auth.Options{Secret: cfg.SessionSecret, Secure: cfg.Production()})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 	prov := provision.New(pool, projects, provision.Settings{
 		MaxAttempts: cfg.ProvisionMaxAttempts,
 		BackoffBase: cfg.ProvisionBackoffBase,
@@ -91,13 +102,14 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	}, m, logger)
 	// A job run may list projects and then create one.
 	jobTimeout := 2*cfg.OpenAITimeout + 5*time.Second
-	rc, err := provision.NewRiverClient(pool, prov, provision.ClientOptions{
+	riverOpts := provision.ClientOptions{
 		Work:        work,
 		Workers:     cfg.ProvisionWorkers,
 		JobTimeout:  jobTimeout,
 		RescueAfter: jobTimeout + 5*time.Second,
 		Logger:      logger,
-	})
+	}
+	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -105,6 +117,9 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	return &app{
 		cfg: cfg, logger: logger, pool: pool, registry: registry, prov: prov, river: rc,
 		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),
+		auth:      authSvc,
+		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
+		riverOpts: riverOpts,
 		working:   work,
 	}, nil
 }
@@ -152,9 +167,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer a.close()
+	if err := a.prepareStaff(ctx); err != nil {
+		return err
+	}
 
 	srv := web.NewServer(web.Deps{
-		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Gatherer: a.registry,
+		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
+		Gatherer: a.registry,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err
@@ -180,6 +199,36 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	a.stopJobs(sctx)
 	a.logger.Info("stopped")
+	return nil
+}
+
+// prepareStaff warns about a made-up session secret and creates the first
+// admin from ADMIN_EMAIL / ADMIN_PASSWORD when there are no staff users.
+func (a *app) prepareStaff(ctx context.Context) error {
+	if a.cfg.SessionSecretEphemeral {
+		a.logger.Warn("⚠️ SESSION_SECRET is not set: using a random one, so staff sessions end when the process stops")
+	}
+	if a.cfg.AdminEmail != "" {
+		created, err := a.auth.CreateFirstAdmin(ctx, a.cfg.AdminEmail, a.cfg.AdminPassword)
+		var problems auth.ValidationError
+		if errors.As(err, &problems) {
+			return fmt.Errorf("ADMIN_EMAIL / ADMIN_PASSWORD: %s", describe(problems))
+		}
+		if err != nil {
+			return err
+		}
+		if created {
+			a.logger.Info("created the first admin from ADMIN_EMAIL", slog.String("email", a.cfg.AdminEmail))
+			return nil
+		}
+	}
+	n, err := a.auth.CountUsers(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		a.logger.Warn("⚠️ there are no staff users: set ADMIN_EMAIL and ADMIN_PASSWORD, or run: provisioner user add --email E --role admin")
+	}
 	return nil
 }
 

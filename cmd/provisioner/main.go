@@ -4,6 +4,8 @@
 //	provisioner serve [--no-worker]   web server (and job worker)
 //	provisioner worker                job worker only
 //	provisioner migrate               create the database if missing, apply migrations
+//	provisioner backfill [--dry-run]  give every company without a project its project
+//	provisioner user add|list|disable staff accounts
 package main
 
 import (
@@ -30,6 +32,9 @@ commands:
   serve [--no-worker]   serve the web app (and run background jobs unless --no-worker)
   worker                run background jobs without the web server
   migrate               create the database if missing and apply migrations
+  backfill [--dry-run]  create projects for every company without one, with a progress bar
+                        (--dry-run: only count them and show the first names)
+  user add|list|disable manage staff accounts (provisioner user help)
 
 Configuration comes from the environment; see README.md.`
 
@@ -48,6 +53,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runWorker(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "backfill":
+		return runBackfill(ctx, rest, getenv, stdout, stderr)
+	case "user":
+		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

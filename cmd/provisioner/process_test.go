@@ -448,3 +448,83 @@ func (l *logTail) String() string {
 }
 
 func (l *logTail) Contains(s string) bool { return strings.Contains(l.String(), s) }
+
+// TestReplicas: two servers (one of them web-only, with a separate worker)
+// share one database with a backfill running through the same companies:
+// 500 companies, each ends with exactly one project.
+func TestReplicas(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts the binary several times")
+	}
+	// OpenAI is slower than the signup timeout for a share of requests, so
+	// jobs, the backfill and the signups' own attempts overlap.
+	fake := openaitest.New(openaitest.Options{AdminKey: procKey, Latency: 80 * time.Millisecond})
+	defer fake.Close()
+	dbURL := dbtest.URL(t)
+	env := procEnv(dbURL, fake, "OPENAI_SIGNUP_TIMEOUT=100ms", "BACKFILL_CONCURRENCY=8", "PROVISION_SETTLE_DELAY=500ms")
+	pool := openPool(t, dbURL)
+
+	// 250 companies exist from before (no project, no job): only a backfill
+	// gives them one.
+	const before, signups = 250, 250
+	if _, err := pool.Exec(context.Background(), `INSERT INTO companies (name, industry, contact_name, contact_email, project_description, provisioning_status)
+		SELECT 'Legacy Co ' || lpad(i::text, 4, '0'), 'Software', 'Old Contact', 'old@example.com', 'Project for Legacy Co ' || i || ' - Software', 'skipped'
+		FROM generate_series(1, $1) AS i`, before); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, env, "serve")
+	b := start(t, env, "serve", "--no-worker")
+	start(t, env, "worker")
+
+	// The backfill starts while signups pour into both servers.
+	backfill := start(t, env, "backfill")
+	var wg sync.WaitGroup
+	names := make(chan string, signups)
+	for i := range signups {
+		names <- fmt.Sprintf("Replica Co %04d", i)
+	}
+	close(names)
+	for i := range 8 {
+		base := a.url
+		if i%2 == 1 {
+			base = b.url
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newSignupClientNoFail(base)
+			if c == nil {
+				t.Error("cannot reach " + base)
+				return
+			}
+			for name := range names {
+				if ok, err := c.signup(name); !ok {
+					t.Errorf("signup %s: %v", name, err)
+				}
+			}
+		}()
+	}
+	// A second backfill while the first runs follows the running one.
+	second := start(t, env, "backfill")
+	wg.Wait()
+	for _, p := range []*proc{backfill, second} {
+		select {
+		case <-p.done:
+			if p.err != nil {
+				t.Errorf("backfill exited with %v\n%s", p.err, p.logs.String())
+			}
+		case <-time.After(120 * time.Second):
+			t.Fatal("backfill did not finish")
+		}
+	}
+	waitAllProvisioned(t, pool, 120*time.Second)
+	checkExactlyOnce(t, pool, fake, before+signups)
+	var runs int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM backfill_runs`).Scan(&runs); err != nil {
+		t.Fatal(err)
+	}
+	if runs != 1 {
+		t.Errorf("backfill runs = %d, want 1 (the second command follows the running one)", runs)
+	}
+}

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/url"
@@ -19,6 +20,16 @@ const (
 	EnvProduction  = "production"
 	EnvTest        = "test"
 )
+
+// MinSessionSecretLen is the shortest SESSION_SECRET accepted.
+const MinSessionSecretLen = 32
+
+// MaxBackfillConcurrency bounds BACKFILL_CONCURRENCY: the database pool
+// (40 connections by default) must keep room for the web requests.
+const MaxBackfillConcurrency = 32
+
+// MinAdminAPITokenLen is the shortest ADMIN_API_TOKEN accepted.
+const MinAdminAPITokenLen = 32
 
 // DefaultDatabaseURL is the local PostgreSQL that `make run` and the tests use.
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/provisioner?sslmode=disable"
@@ -53,8 +64,26 @@ type Config struct {
 	ProvisionSettleDelay time.Duration
 	// ProvisionWorkers is how many provisioning jobs one process runs at once.
 	ProvisionWorkers int
+	// BackfillConcurrency is how many companies a backfill run provisions
+	// at once (each holds a database connection while OpenAI answers).
+	BackfillConcurrency int
+	// AdminAPIToken, when set, lets API clients run the backfill with
+	// "Authorization: Bearer <token>". Never log it.
+	AdminAPIToken string
 
 	ShutdownTimeout time.Duration
+
+	// SessionSecret keys the staff session cookie (its signing and
+	// encryption keys are derived from it). Never log it.
+	SessionSecret string
+	// SessionSecretEphemeral is true when SESSION_SECRET was unset outside
+	// production and a random secret was made up: sessions then end with
+	// the process, which start-up warns about.
+	SessionSecretEphemeral bool
+	// AdminEmail and AdminPassword create the first admin when the app
+	// starts with no staff users. Never log the password.
+	AdminEmail    string
+	AdminPassword string
 }
 
 // Production reports whether the app runs with production settings.
@@ -82,6 +111,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ProvisionBackoffMax:  p.duration("PROVISION_BACKOFF_MAX", 10*time.Minute),
 		ProvisionSettleDelay: p.duration("PROVISION_SETTLE_DELAY", 30*time.Second),
 		ProvisionWorkers:     p.positiveInt("PROVISION_WORKERS", 10),
+		BackfillConcurrency:  p.positiveInt("BACKFILL_CONCURRENCY", 4),
 
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 	}
@@ -92,6 +122,28 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if strings.ContainsAny(c.OpenAIAdminKey, " \t\r\n") {
 		p.fail("OPENAI_ADMIN_KEY", "must not contain white space")
+	}
+	c.SessionSecret = strings.TrimSpace(getenv("SESSION_SECRET"))
+	switch {
+	case c.SessionSecret == "" && c.Production():
+		p.fail("SESSION_SECRET", "is required when APP_ENV=production; set at least 32 random characters (openssl rand -hex 32)")
+	case c.SessionSecret == "":
+		c.SessionSecret = rand.Text() + rand.Text()
+		c.SessionSecretEphemeral = true
+	case len(c.SessionSecret) < MinSessionSecretLen:
+		p.fail("SESSION_SECRET", fmt.Sprintf("is too short; want at least %d characters", MinSessionSecretLen))
+	}
+	if c.BackfillConcurrency > MaxBackfillConcurrency {
+		p.fail("BACKFILL_CONCURRENCY", fmt.Sprintf("is %d; want at most %d (each one holds a database connection)", c.BackfillConcurrency, MaxBackfillConcurrency))
+	}
+	c.AdminAPIToken = strings.TrimSpace(getenv("ADMIN_API_TOKEN"))
+	if c.AdminAPIToken != "" && len(c.AdminAPIToken) < MinAdminAPITokenLen {
+		p.fail("ADMIN_API_TOKEN", fmt.Sprintf("is too short; want at least %d random characters (openssl rand -hex 32)", MinAdminAPITokenLen))
+	}
+	c.AdminEmail = strings.TrimSpace(getenv("ADMIN_EMAIL"))
+	c.AdminPassword = getenv("ADMIN_PASSWORD")
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		p.fail("ADMIN_EMAIL", "and ADMIN_PASSWORD must be set together")
 	}
 	if len(p.problems) > 0 {
 		return Config{}, errors.New("configuration: " + strings.Join(p.problems, "; "))

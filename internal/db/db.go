@@ -124,15 +124,15 @@ var ErrNotMigrated = errors.New("database schema is not up to date; run `provisi
 // applied, ErrNotMigrated when some are pending, or the connection error. It
 // is cheap enough for a readiness probe: two small queries.
 func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
-	want, err := latestVersion()
+	want, err := embeddedVersions()
 	if err != nil {
 		return err
 	}
-	var have int64
+	var have []int64
 	var riverReady bool
 	err = pool.QueryRow(ctx, `SELECT
-		coalesce((SELECT max(version_id) FROM goose_db_version WHERE is_applied), 0)
-			WHERE to_regclass('goose_db_version') IS NOT NULL`).Scan(&have)
+		coalesce((SELECT array_agg(DISTINCT version_id) FROM goose_db_version WHERE is_applied AND version_id = ANY($1)), '{}')
+			WHERE to_regclass('goose_db_version') IS NOT NULL`, want).Scan(&have)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotMigrated
 	}
@@ -142,27 +142,27 @@ func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
 	if err := pool.QueryRow(ctx, "SELECT to_regclass('river_job') IS NOT NULL").Scan(&riverReady); err != nil {
 		return fmt.Errorf("check migrations: %w", err)
 	}
-	if have < want || !riverReady {
+	if len(have) < len(want) || !riverReady {
 		return ErrNotMigrated
 	}
 	return nil
 }
 
-// latestVersion is the highest version among the embedded migrations.
-var latestVersion = sync.OnceValues(func() (int64, error) {
+// embeddedVersions lists the versions of the embedded migrations.
+var embeddedVersions = sync.OnceValues(func() ([]int64, error) {
 	entries, err := fs.Glob(migrations.FS, "*.sql")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var latest int64
+	versions := make([]int64, 0, len(entries))
 	for _, name := range entries {
 		v, err := goose.NumericComponent(name)
 		if err != nil {
-			return 0, fmt.Errorf("migration %s: %w", name, err)
+			return nil, fmt.Errorf("migration %s: %w", name, err)
 		}
-		latest = max(latest, v)
+		versions = append(versions, v)
 	}
-	return latest, nil
+	return versions, nil
 })
 
 func gooseProvider(pool *pgxpool.Pool) (*goose.Provider, error) {

@@ -113,6 +113,8 @@ type ClientOptions struct {
 	Logger      *slog.Logger
 	// ErrorHandler, if set, is told of failed jobs (e.g. for logging).
 	ErrorHandler river.ErrorHandler
+	// Backfill tunes the backfill worker (backfill.go).
+	Backfill BackfillOptions
 }
 
 // NewRiverClient builds the River client on pool, registering the workers
@@ -125,11 +127,17 @@ func NewRiverClient(pool *pgxpool.Pool, p *Provisioner, opts ClientOptions) (*ri
 		ErrorHandler:         opts.ErrorHandler,
 	}
 	if opts.Work {
+		// Every kind is registered even where its queue is not worked: the
+		// client elected to rescue stuck jobs discards kinds it does not know.
 		workers := river.NewWorkers()
 		river.AddWorker(workers, NewProjectWorker(p, opts.JobTimeout, opts.Logger))
+		river.AddWorker(workers, NewBackfillWorker(p, opts.JobTimeout, opts.Backfill, opts.Logger))
 		cfg.Workers = workers
-		cfg.Queues = map[string]river.QueueConfig{
-			QueueProvision: {MaxWorkers: max(opts.Workers, 1)},
+		// One backfill run at a time exists at all; its worker runs
+		// BACKFILL_CONCURRENCY goroutines of its own.
+		cfg.Queues = map[string]river.QueueConfig{QueueBackfill: {MaxWorkers: 1}}
+		if !opts.Backfill.Only {
+			cfg.Queues[QueueProvision] = river.QueueConfig{MaxWorkers: max(opts.Workers, 1)}
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)

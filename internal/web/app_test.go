@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,8 +23,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
+	"github.com/provisioner/provisioner/internal/audit"
+	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
@@ -44,6 +49,9 @@ type testApp struct {
 	logs   *syncBuffer
 	spec   *openaitest.SpecChecker
 	river  *river.Client[pgx.Tx]
+	auth   *auth.Service
+	// backfill is the app's Backfiller, to follow runs.
+	backfill *provision.Backfiller
 }
 
 type appOptions struct {
@@ -51,24 +59,38 @@ type appOptions struct {
 	signupTimeout time.Duration
 	work          bool // run background jobs
 	settings      provision.Settings
+	dbURL         string // a migrated database to use instead of a fresh one
+	apiToken      string // ADMIN_API_TOKEN
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
 	t.Helper()
 	ctx := context.Background()
-	pool := dbtest.NewPool(t)
+	var pool *pgxpool.Pool
+	if o.dbURL != "" {
+		var err error
+		if pool, err = db.Open(ctx, o.dbURL); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+	} else {
+		pool = dbtest.NewPool(t)
+	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), nil))
 
 	fake := openaitest.New(openaitest.Options{AdminKey: testAdminKey})
 	t.Cleanup(fake.Close)
 
-	cfg := config.Config{Env: config.EnvTest, SignupTimeout: o.signupTimeout}
+	cfg := config.Config{Env: config.EnvTest, SignupTimeout: o.signupTimeout, AdminAPIToken: o.apiToken}
 	if cfg.SignupTimeout == 0 {
 		cfg.SignupTimeout = 2 * time.Second
 	}
 	app := &testApp{t: t, pool: pool, fake: fake, logs: logs}
 
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	metrics.RegisterDBCollector(reg, pool, logger)
 	var projects openai.Projects
 	if !o.noKey {
 		cfg.OpenAIAdminKey = testAdminKey
@@ -86,14 +108,12 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 				}
 			})
 		}
-		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient})
+		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient, Observe: m.ObserveOpenAI})
 		if err != nil {
 			t.Fatal(err)
 		}
 		projects = c
 	}
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg)
 	settings := o.settings
 	if settings.BackoffBase == 0 {
 		settings = provision.Settings{MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, SettleDelay: 300 * time.Millisecond}
@@ -118,8 +138,15 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	app.river = rc
 	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
 	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg}
-	// AUTH-WIRING: the staff-auth work sets deps.Auth here.
-	// BACKFILL-WIRING: the backfill work sets deps.Backfill here.
+	// AUTH-WIRING: staff accounts and sessions.
+	authSvc, err := auth.NewService(pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps.Auth, app.auth = authSvc, authSvc
+	// BACKFILL-WIRING: runs start here and run on rc when o.work is set.
+	app.backfill = provision.NewBackfiller(prov, rc, 4)
+	deps.Backfill = app.backfill
 	s := web.NewServer(deps)
 	app.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(app.srv.Close)
@@ -173,6 +200,48 @@ func (a *testApp) signup(values url.Values) (*http.Response, *goquery.Document) 
 		form[k] = v
 	}
 	return a.post("/signup", form)
+}
+
+// testStaffPassword is the password of every staff user loginAs creates.
+const testStaffPassword = "correct horse battery staple"
+
+// testSessionSecret keys the test apps' session cookies.
+const testSessionSecret = "test-session-secret-0123456789abcdef"
+
+// staffSeq makes the emails of loginAs unique.
+var staffSeq atomic.Int64
+
+// loginAs creates a staff user with role directly through the auth service
+// and signs in through the real login form, so that the session cookie
+// lands in a.client's jar.
+func (a *testApp) loginAs(role auth.Role) auth.User {
+	a.t.Helper()
+	email := fmt.Sprintf("%s-%d@example.com", role, staffSeq.Add(1))
+	acc, err := a.auth.CreateUser(context.Background(), audit.Actor{Email: "test"},
+		auth.NewAccount{Email: email, Role: role, Password: testStaffPassword})
+	if err != nil {
+		a.t.Fatalf("create %s: %v", role, err)
+	}
+	if resp, doc := a.login(email, testStaffPassword, ""); resp.StatusCode != http.StatusSeeOther {
+		a.t.Fatalf("login as %s: status %d, %q", role, resp.StatusCode, doc.Find("#login-error").Text())
+	}
+	return acc.User
+}
+
+// login submits the login form with its CSRF token and next.
+func (a *testApp) login(email, password, next string) (*http.Response, *goquery.Document) {
+	a.t.Helper()
+	token, _ := a.csrf("/admin/login")
+	return a.post("/admin/login", url.Values{"csrf": {token}, "email": {email}, "password": {password}, "next": {next}})
+}
+
+// newClient returns the same app seen from another browser: a fresh cookie
+// jar, nobody signed in.
+func (a *testApp) newClient() *testApp {
+	b := *a
+	jar, _ := cookiejar.New(nil)
+	b.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &b
 }
 
 func parse(t *testing.T, resp *http.Response) *goquery.Document {

@@ -1,6 +1,342 @@
 package web
 
-import "github.com/labstack/echo/v4"
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 
-// companyRoutes: PLACEHOLDER, being implemented.
-func (s *Server) companyRoutes(g *echo.Group) { _ = g }
+	"github.com/labstack/echo/v4"
+
+	"github.com/provisioner/provisioner/internal/audit"
+	"github.com/provisioner/provisioner/internal/company"
+	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/views/components"
+	"github.com/provisioner/provisioner/views/pages"
+)
+
+// companyRoutes registers the company list, a company's page and the
+// actions on its project. Support staff may do all of it except change or
+// clear an existing project ID.
+func (s *Server) companyRoutes(g *echo.Group) {
+	g.GET("/companies", s.handleCompanyList)
+	g.GET("/companies/:id", s.handleCompanyDetail)
+	g.POST("/companies/:id/provision", s.handleCompanyProvision)
+	g.POST("/companies/:id/project-id", s.handleCompanyAssignProjectID)
+	g.POST("/companies/:id/project-id/clear", s.handleCompanyClearProjectID, s.requireAdmin)
+}
+
+// busyMessage is shown when a provisioning attempt holds the company.
+const busyMessage = "Provisioning is in progress for this company; try again in a few seconds."
+
+// handleCompanyList handles "GET /admin/companies?q=&filter=&sort=&after=&before=".
+// htmx requests (the search form, the page links) get the results only.
+func (s *Server) handleCompanyList(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := company.ListParams{
+		Query:  c.QueryParam("q"),
+		Filter: company.ListFilter(c.QueryParam("filter")),
+		Sort:   company.ListSort(c.QueryParam("sort")),
+		After:  c.QueryParam("after"),
+		Before: c.QueryParam("before"),
+	}.Normalize()
+	page, err := s.companies.List(ctx, p)
+	if errors.Is(err, company.ErrInvalidCursor) {
+		return echo.NewHTTPError(http.StatusBadRequest, "This page link is damaged or from another sort order. Start again from the first page.").SetInternal(err)
+	}
+	if err != nil {
+		return err
+	}
+	props := companiesProps(p, page)
+	// A history restore asks for the whole page even though htmx sends it.
+	if isHTMX(c) && c.Request().Header.Get("HX-History-Restore-Request") != "true" {
+		return render(c, http.StatusOK, pages.CompanyResults(props))
+	}
+	totals, err := s.companies.Totals(ctx)
+	if err != nil {
+		return err
+	}
+	props.Totals = pages.CompanyTotals{
+		Companies: groupDigits(totals.Companies), WithProject: groupDigits(totals.WithProject),
+		Missing: groupDigits(totals.Missing), Failed: groupDigits(totals.Failed),
+		MissingURL: companiesURL(company.ListParams{Filter: company.FilterMissing}, "", ""),
+		FailedURL:  companiesURL(company.ListParams{Filter: company.FilterFailed}, "", ""),
+	}
+	return render(c, http.StatusOK, pages.CompaniesPage(s.adminMeta(c, "Companies", "companies"), props))
+}
+
+func companiesProps(p company.ListParams, page company.Page) pages.CompaniesProps {
+	props := pages.CompaniesProps{
+		Query: p.Query, Filter: string(p.Filter), Sort: string(p.Sort),
+		Rows: make([]pages.CompanyRow, len(page.Companies)),
+		// Nothing at all, rather than nothing matching.
+		NoCompanies: len(page.Companies) == 0 && p.Query == "" && p.Filter == company.FilterAll && !page.HasPrev,
+		ClearURL:    "/admin/companies",
+	}
+	for i, co := range page.Companies {
+		props.Rows[i] = pages.CompanyRow{
+			ID: strconv.FormatInt(co.ID, 10), Name: co.Name, DetailURL: companyURL(co.ID),
+			Industry: co.Industry, ContactName: co.ContactName, ContactEmail: co.ContactEmail,
+			SignupDate: co.CreatedAt.UTC().Format("2006-01-02"), SignupISO: co.CreatedAt.UTC().Format(time.RFC3339),
+			ProjectID: co.OpenAIProjectID, ProjectURL: openAIProjectURL(co.OpenAIProjectID), Status: badgeStatus(co),
+		}
+	}
+	if page.HasPrev {
+		props.Pages.FirstURL = companiesURL(p, "", "")
+	}
+	if page.Prev != "" {
+		props.Pages.PrevURL = companiesURL(p, "", page.Prev)
+	}
+	if page.Next != "" {
+		props.Pages.NextURL = companiesURL(p, page.Next, "")
+	}
+	if props.Pages != (components.PaginationProps{}) {
+		props.Pages.HXTarget = "#company-results"
+	}
+	return props
+}
+
+// companiesURL is the list with p's search, filter and sort, from a cursor.
+func companiesURL(p company.ListParams, after, before string) string {
+	v := url.Values{}
+	if p.Query != "" {
+		v.Set("q", p.Query)
+	}
+	if p.Filter != "" && p.Filter != company.FilterAll {
+		v.Set("filter", string(p.Filter))
+	}
+	if p.Sort != "" && p.Sort != company.SortNewest {
+		v.Set("sort", string(p.Sort))
+	}
+	if after != "" {
+		v.Set("after", after)
+	}
+	if before != "" {
+		v.Set("before", before)
+	}
+	if len(v) == 0 {
+		return "/admin/companies"
+	}
+	return "/admin/companies?" + v.Encode()
+}
+
+func companyURL(id int64) string { return "/admin/companies/" + strconv.FormatInt(id, 10) }
+
+// openAIProjectURL is the project's page on OpenAI's platform. The
+// settings/{project id}/… pages are the ones OpenAI's own error messages
+// link to (for instance …/limits).
+func openAIProjectURL(projectID string) string {
+	if projectID == "" {
+		return ""
+	}
+	return "https://platform.openai.com/settings/" + url.PathEscape(projectID) + "/limits"
+}
+
+// badgeStatus is the status badge of a company: a company without a
+// project that will not get one by itself (no key) is "missing".
+func badgeStatus(co company.Company) string {
+	switch {
+	case co.OpenAIProjectID != "":
+		return "provisioned"
+	case co.Status == company.StatusSkipped:
+		return "missing"
+	}
+	return string(co.Status)
+}
+
+// groupDigits formats n with thousands separators: 1234567 → "1,234,567".
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// companyID reads the :id path parameter; a malformed one is a 404.
+func companyID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, company.ErrNotFound
+	}
+	return id, nil
+}
+
+// handleCompanyDetail handles "GET /admin/companies/:id".
+func (s *Server) handleCompanyDetail(c echo.Context) error {
+	id, err := companyID(c)
+	if err != nil {
+		return err
+	}
+	return s.renderCompanyDetail(c, http.StatusOK, id, pages.AssignForm{})
+}
+
+// renderCompanyDetail renders the company's page, with the assignment form
+// as given (its value and error after a failed submission).
+func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pages.AssignForm) error {
+	ctx := c.Request().Context()
+	co, err := s.companies.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	history, err := s.companies.History(ctx, id)
+	if err != nil {
+		return err
+	}
+	u, _ := currentUser(c)
+	p := pages.CompanyDetailProps{
+		CSRF: csrfToken(c), ID: strconv.FormatInt(co.ID, 10), Name: co.Name, Industry: co.Industry,
+		ContactName: co.ContactName, ContactEmail: co.ContactEmail, Size: co.Size, Country: co.Country,
+		SignupDate: co.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), SignupISO: co.CreatedAt.UTC().Format(time.RFC3339),
+		Description: co.ProjectDescription, Status: badgeStatus(co), LastError: co.LastError,
+		ProjectID: co.OpenAIProjectID, ProjectURL: openAIProjectURL(co.OpenAIProjectID),
+		KeyConfigured: s.companies.OpenAIConfigured(),
+		CanProvision:  co.OpenAIProjectID == "",
+		CanAssign:     co.OpenAIProjectID == "" || u.IsAdmin(),
+		CanClear:      co.OpenAIProjectID != "" && u.IsAdmin(),
+		Assign:        form,
+		History:       make([]pages.HistoryRow, len(history)),
+	}
+	if w, err := url.Parse(co.Website); err == nil && (w.Scheme == "http" || w.Scheme == "https") {
+		p.Website = co.Website
+	}
+	if co.NextAttemptAt != nil && co.OpenAIProjectID == "" && co.NextAttemptAt.After(time.Now()) {
+		p.NextAttempt = co.NextAttemptAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	}
+	for i, a := range history {
+		r := pages.HistoryRow{
+			Started: a.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), StartedISO: a.StartedAt.UTC().Format(time.RFC3339),
+			Trigger: a.Trigger, Actor: a.Actor, Outcome: a.Outcome, ProjectID: a.ProjectID, Error: a.Error,
+			RequestID: a.OpenAIRequestID,
+		}
+		if a.HTTPStatus != 0 {
+			r.HTTPStatus = strconv.Itoa(a.HTTPStatus)
+		}
+		if d, ok := a.Duration(); ok {
+			r.Duration = d.Round(time.Millisecond).String()
+		}
+		p.History[i] = r
+	}
+	return render(c, code, pages.CompanyDetailPage(s.adminMeta(c, co.Name, "companies"), p))
+}
+
+// actor is the signed-in staff member as the audit log records them.
+func actor(c echo.Context) audit.Actor {
+	u, _ := currentUser(c)
+	return audit.Actor{ID: u.ID, Email: u.Email}
+}
+
+// handleCompanyProvision handles "POST /admin/companies/:id/provision":
+// "Create project now".
+func (s *Server) handleCompanyProvision(c echo.Context) error {
+	id, err := companyID(c)
+	if err != nil {
+		return err
+	}
+	_, err = s.companies.RequestProvisioning(c.Request().Context(), id, actor(c))
+	switch {
+	case err == nil:
+		s.flash(c, "success", "Provisioning started. The attempt appears in the history below once it runs.")
+	case errors.Is(err, company.ErrNotConfigured):
+		s.flash(c, "error", "No OpenAI admin key is configured (OPENAI_ADMIN_KEY), so no project can be created. Assign an existing project ID instead.")
+	case errors.Is(err, company.ErrHasProject):
+		s.flash(c, "error", "This company already has a project; nothing was started.")
+	default:
+		return err
+	}
+	return redirect(c, companyURL(id))
+}
+
+// handleCompanyAssignProjectID handles "POST /admin/companies/:id/project-id".
+// Support staff may assign an ID to a company that has none; changing an
+// existing one is for admins.
+func (s *Server) handleCompanyAssignProjectID(c echo.Context) error {
+	id, err := companyID(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	u, _ := currentUser(c)
+	co, err := s.companies.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if co.OpenAIProjectID != "" && !u.IsAdmin() {
+		return errChangeForbidden
+	}
+	form := pages.AssignForm{Value: c.FormValue("project_id")}
+	res, err := s.companies.AssignProjectID(ctx, company.AssignParams{
+		CompanyID: id, ProjectID: form.Value, Actor: actor(c), Replace: u.IsAdmin(),
+	})
+	var linked *company.ErrProjectLinked
+	var verify *company.VerifyError
+	switch {
+	case err == nil:
+		switch {
+		case res.Unchanged:
+			s.flash(c, "info", "The company already has this project ID; nothing changed.")
+		case !res.Verified:
+			s.flash(c, "success", "Project ID saved without verification (no OpenAI admin key configured).")
+		default:
+			s.flash(c, "success", "Project ID saved")
+		}
+		return redirect(c, companyURL(id))
+	case errors.Is(err, company.ErrHasProject):
+		// A project was linked since the page was loaded.
+		return errChangeForbidden
+	case errors.Is(err, company.ErrInvalidProjectID):
+		form.Error = "Enter an OpenAI project ID: proj_ followed by letters and digits, like proj_abc123."
+	case errors.As(err, &linked):
+		form.Error = fmt.Sprintf("This project is already linked to %s.", linked.Company.Name)
+		form.LinkURL, form.LinkText = companyURL(linked.Company.ID), "Open "+linked.Company.Name
+	case errors.Is(err, company.ErrProjectNotFound):
+		form.Error = "No OpenAI project with this ID exists in the organization."
+	case errors.Is(err, company.ErrProjectArchived):
+		form.Error = "That project is archived."
+	case errors.As(err, &verify) && verify.Transient():
+		form.Error = "Could not verify with OpenAI right now; try again."
+	case errors.As(err, &verify):
+		form.Error = "OpenAI did not let us check this project; check the admin key's permissions."
+	case errors.Is(err, provision.ErrCompanyBusy):
+		form.Error = busyMessage
+	default:
+		return err
+	}
+	return s.renderCompanyDetail(c, http.StatusUnprocessableEntity, id, form)
+}
+
+// errChangeForbidden answers a support member's change of an existing ID.
+var errChangeForbidden = echo.NewHTTPError(http.StatusForbidden, "Only admins may change a project ID that is already set.")
+
+// handleCompanyClearProjectID handles "POST /admin/companies/:id/project-id/clear"
+// (admins only).
+func (s *Server) handleCompanyClearProjectID(c echo.Context) error {
+	id, err := companyID(c)
+	if err != nil {
+		return err
+	}
+	before, err := s.companies.ClearProjectID(c.Request().Context(), id, actor(c))
+	switch {
+	case err == nil:
+		s.flash(c, "success", fmt.Sprintf("Project ID %s cleared. The company is pending, but no project is created automatically: use \"Create project now\" or run a backfill.", before))
+	case errors.Is(err, company.ErrNoProject):
+		s.flash(c, "info", "This company has no project ID; nothing was cleared.")
+	case errors.Is(err, provision.ErrCompanyBusy):
+		s.flash(c, "error", busyMessage)
+	default:
+		return err
+	}
+	return redirect(c, companyURL(id))
+}

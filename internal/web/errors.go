@@ -61,7 +61,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case isHTMX(c):
 		rerr = render(c, code, pages.ErrorToast(p))
 	default:
-		rerr = render(c, code, pages.ErrorPage(s.meta(c, http.StatusText(code)), p))
+		m := s.meta(c, http.StatusText(code))
+		if _, ok := currentUser(c); ok {
+			m = s.adminMeta(c, http.StatusText(code), "")
+		}
+		rerr = render(c, code, pages.ErrorPage(m, p))
 	}
 	if rerr != nil {
 		s.logger.Error("render error page", slog.Any("error", rerr))

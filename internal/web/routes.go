@@ -24,8 +24,9 @@ func (s *Server) routes() {
 	}
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.FS))), cacheStatic)
 
-	// Browser pages: every state-changing form carries a CSRF token.
-	pages := e.Group("", s.csrf())
+	// Browser pages: every state-changing form carries a CSRF token; the
+	// session cookie tells who is signed in (session.go).
+	pages := e.Group("", s.csrf(), s.staffSession())
 	pages.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/signup") })
 	pages.GET("/signup", s.handleSignupForm)
 	pages.POST("/signup", s.handleSignupSubmit)
@@ -33,7 +34,7 @@ func (s *Server) routes() {
 
 	// Staff dashboard (routes_admin.go) and JSON API (routes_api.go).
 	s.adminRoutes(pages)
-	s.apiRoutes(e.Group("/api"))
+	s.apiRoutes(e.Group("/api", s.staffSession()))
 }
 
 // csrf requires a token on every unsafe request. Echo would let browsers

@@ -129,13 +129,17 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if res.Status >= 500 {
 			level = slog.LevelError
 		}
-		s.logger.LogAttrs(req.Context(), level, "request",
+		attrs := []slog.Attr{
 			slog.String("method", req.Method),
 			slog.String("path", req.URL.Path),
 			slog.Int("status", res.Status),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", res.Header().Get(echo.HeaderXRequestID)),
-		)
+		}
+		if u, ok := currentUser(c); ok {
+			attrs = append(attrs, slog.Int64("staff_id", u.ID))
+		}
+		s.logger.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}
 }

@@ -63,6 +63,8 @@ func roleLabel(role string) string {
 		return "Staff"
 	case "admin":
 		return "Admin"
+	case "support":
+		return "Support"
 	case "staff":
 		return "Staff"
 	}

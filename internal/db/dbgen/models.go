@@ -21,6 +21,36 @@ type AuditLog struct {
 	Detail      string
 }
 
+type BackfillItem struct {
+	RunID     int64
+	CompanyID int64
+	Outcome   string
+	ProjectID *string
+	Error     string
+	At        time.Time
+}
+
+type BackfillRun struct {
+	ID            int64
+	Status        string
+	StartedBy     string
+	StartedByID   *int64
+	RetryOf       *int64
+	UptoCompanyID int64
+	Concurrency   int32
+	JobID         *int64
+	StartedAt     time.Time
+	FinishedAt    *time.Time
+	Total         int32
+	Created       int32
+	Linked        int32
+	Failed        int32
+	Skipped       int32
+	LastError     string
+	LeaseToken    *string
+	LeaseUntil    *time.Time
+}
+
 type Company struct {
 	ID                 int64
 	Name               string
@@ -40,6 +70,13 @@ type Company struct {
 	NextAttemptAt      *time.Time
 }
 
+type LoginFailure struct {
+	ID    int64
+	Email string
+	Ip    string
+	At    time.Time
+}
+
 type ProvisionAttempt struct {
 	ID              int64
 	CompanyID       int64
@@ -54,4 +91,23 @@ type ProvisionAttempt struct {
 	HTTPStatus      *int32
 	OpenAIRequestID string
 	Resolved        bool
+}
+
+type StaffSession struct {
+	TokenHash  []byte
+	UserID     int64
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+	RevokedAt  *time.Time
+}
+
+type StaffUser struct {
+	ID           int64
+	Email        string
+	PasswordHash string
+	Role         string
+	Disabled     bool
+	CreatedAt    time.Time
+	LastLoginAt  *time.Time
 }

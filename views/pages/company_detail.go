@@ -1,0 +1,64 @@
+package pages
+
+// CompanyDetailProps is one company's page: its fields, its OpenAI project,
+// the actions the viewer may take and the provisioning history. Values are
+// already formatted.
+type CompanyDetailProps struct {
+	CSRF string
+
+	ID           string
+	Name         string
+	Industry     string
+	ContactName  string
+	ContactEmail string
+	Website      string // "" when none; http(s) only
+	Size         string
+	Country      string
+	SignupDate   string
+	SignupISO    string
+	Description  string
+
+	Status      string // badge: "provisioned", "missing", "pending" or "failed"
+	LastError   string
+	NextAttempt string // "" when no attempt is scheduled
+	ProjectID   string
+	ProjectURL  string
+
+	// KeyConfigured is false when no OpenAI admin key is configured:
+	// projects can be neither created nor verified.
+	KeyConfigured bool
+	// CanProvision shows "Create project now" (the company has no project).
+	CanProvision bool
+	// CanAssign shows the assignment form: to anyone when the company has
+	// no project, to admins (as a change) when it has one.
+	CanAssign bool
+	// CanClear shows "Clear project ID" (admins, when there is one).
+	CanClear bool
+	Assign   AssignForm
+
+	History []HistoryRow
+}
+
+// AssignForm is the "Assign project ID" form as submitted.
+type AssignForm struct {
+	Value string
+	Error string
+	// LinkURL and LinkText point at the company that holds the ID, when
+	// that is the error.
+	LinkURL  string
+	LinkText string
+}
+
+// HistoryRow is one provisioning attempt.
+type HistoryRow struct {
+	Started    string
+	StartedISO string
+	Trigger    string
+	Actor      string
+	Outcome    string
+	ProjectID  string
+	Error      string
+	HTTPStatus string
+	RequestID  string
+	Duration   string // "" while running
+}
