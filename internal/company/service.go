@@ -68,9 +68,20 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 	}
 
 	configured := s.prov.Configured()
-	var row dbgen.Company
-	var jobID int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	// One connection carries the signup: its transaction inserts the
+	// company, the job and the attempt, and the company's provisioning lock
+	// taken in it stays with the connection until the attempt is booked.
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
+	}
+	defer conn.Release()
+	var (
+		row   dbgen.Company
+		jobID int64
+		claim *provision.Claim
+	)
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		status := StatusPending
 		if !configured {
@@ -106,8 +117,23 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 			return fmt.Errorf("enqueue provisioning: %w", err)
 		}
 		jobID = res.Job.ID
-		return nil
+		claim, err = s.prov.ClaimTx(ctx, conn, tx, row, provision.Attempt{
+			Trigger: provision.TriggerSignup, JobID: &jobID,
+			// Once the outcome is final, the safety-net job has nothing
+			// left to do: it goes in the same transaction.
+			OnFinal: func(ctx context.Context, tx pgx.Tx) error {
+				_, err := s.river.JobDeleteTx(ctx, tx, jobID)
+				if errors.Is(err, river.ErrNotFound) {
+					return nil
+				}
+				return err
+			},
+		})
+		return err
 	})
+	if err != nil && claim != nil {
+		claim.Release()
+	}
 	switch {
 	case db.IsUniqueViolation(err, "companies_name_lower_key"):
 		return SignupResult{}, ErrNameTaken
@@ -128,15 +154,20 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 			slog.Int64("company_id", c.ID), slog.String("reason", "no OpenAI admin key configured"))
 		return SignupResult{Company: c}, nil
 	}
-	return s.provisionAfterSignup(ctx, c, jobID)
+	if claim == nil {
+		// Another attempt holds the brand-new company (a backfill got there
+		// first): it, or the job, will finish.
+		return SignupResult{Company: c}, nil
+	}
+	return s.provisionAfterSignup(ctx, c, claim)
 }
 
-// provisionAfterSignup makes the signup's own attempt within the signup
+// provisionAfterSignup runs the signup's own attempt within the signup
 // timeout and reports it in the seed's log lines.
-func (s *Service) provisionAfterSignup(ctx context.Context, c Company, jobID int64) (SignupResult, error) {
+func (s *Service) provisionAfterSignup(ctx context.Context, c Company, claim *provision.Claim) (SignupResult, error) {
 	pctx, cancel := context.WithTimeout(ctx, s.signupTimeout)
 	defer cancel()
-	res, err := s.prov.Provision(pctx, c.ID, provision.Attempt{Trigger: provision.TriggerSignup, JobID: &jobID})
+	res, err := claim.Run(pctx)
 	if err != nil {
 		// The company and its job are committed: the job will retry.
 		s.logger.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, err),
@@ -148,26 +179,13 @@ func (s *Service) provisionAfterSignup(ctx context.Context, c Company, jobID int
 	case provision.Created, provision.Linked, provision.AlreadyProvisioned:
 		c.OpenAIProjectID, c.Status, c.LastError = res.ProjectID, StatusProvisioned, ""
 		log.Info(fmt.Sprintf("✅ [Company Signup] OpenAI project created: %s for %s", res.ProjectID, c.Name))
-	case provision.Skipped:
-		c.Status = StatusSkipped
-		log.Warn(fmt.Sprintf("⚠️ [Company Signup] OpenAI project creation skipped for %s", c.Name))
 	case provision.Failed:
 		c.Status, c.LastError = StatusFailed, errText(res.Err)
 		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err))
-	default: // retryable, uncertain, busy, waiting: the job carries on
+	default: // retryable or uncertain: the job carries on
 		c.Status, c.LastError = StatusPending, errText(res.Err)
-		if res.Err != nil {
-			log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err),
-				slog.Duration("retry_after", res.RetryAfter), slog.String("next", "background job will retry"))
-		}
-	}
-	if res.Outcome.Final() {
-		// The safety-net job has nothing left to do.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := s.river.JobDelete(dctx, jobID); err != nil && !errors.Is(err, river.ErrNotFound) {
-			log.Warn("could not delete the finished provisioning job; it will find nothing to do", slog.Any("error", err))
-		}
+		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err),
+			slog.Duration("retry_after", res.RetryAfter), slog.String("next", "background job will retry"))
 	}
 	return SignupResult{Company: c, ProvisionErr: res.Err}, nil
 }

@@ -437,17 +437,15 @@ func (p *Provisioner) LinkExisting(ctx context.Context, companyID int64, sameNam
 	if c.OpenAIProjectID != nil {
 		return Result{Outcome: AlreadyProvisioned, ProjectID: *c.OpenAIProjectID}, nil
 	}
-	var free []openai.Project
+	var candidates []openai.Project
 	for _, pr := range sameName {
-		if pr.Name != c.Name || !pr.Active() {
-			continue
+		if pr.Name == c.Name && pr.Active() {
+			candidates = append(candidates, pr)
 		}
-		_, err := p.q.GetCompanyByProjectID(ctx, &pr.ID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			free = append(free, pr)
-		} else if err != nil {
-			return Result{}, fmt.Errorf("look up project %s: %w", pr.ID, err)
-		}
+	}
+	free, err := p.unlinked(ctx, candidates)
+	if err != nil {
+		return Result{}, fmt.Errorf("link existing project to company %d: %w", companyID, err)
 	}
 	if len(free) == 0 {
 		return Result{}, ErrNoFreeProject
@@ -464,7 +462,7 @@ func (p *Provisioner) LinkExisting(ctx context.Context, companyID int64, sameNam
 		msg := fmt.Sprintf("%d active OpenAI projects are named %q and none is linked; assign the right one by hand", len(free), c.Name)
 		return p.finishFailure(bookCtx, c, attempt, a, &openai.Error{Op: openai.EndpointList, Kind: openai.Permanent, Message: msg})
 	}
-	return p.finishSuccess(bookCtx, c, attempt, free[0], Linked)
+	return p.finishSuccess(bookCtx, c, attempt, a, free[0], Linked)
 }
 
 // BackfillArgs is the durable job that works one backfill run. It is

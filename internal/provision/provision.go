@@ -92,6 +92,10 @@ type Attempt struct {
 	Trigger string
 	Actor   string // staff email for manual attempts
 	JobID   *int64 // the River job the attempt belongs to, if any
+	// OnFinal, if set, runs in the transaction that records a final
+	// outcome (created, linked, failed): the signup deletes its safety-net
+	// job there, so the two can't disagree.
+	OnFinal func(ctx context.Context, tx pgx.Tx) error
 }
 
 // Settings tune retries. The zero value is not useful; see config.Config.
@@ -201,11 +205,23 @@ func (p *Provisioner) Provision(ctx context.Context, companyID int64, a Attempt)
 	if err != nil {
 		return Result{}, fmt.Errorf("provision company %d: record attempt: %w", companyID, err)
 	}
+	var sincePtr *time.Time
+	if uncertain {
+		sincePtr = &since
+	}
+	return p.run(ctx, c, attempt, a, sincePtr)
+}
+
+// run carries out a recorded attempt while the company's lock is held:
+// after an uncertain earlier attempt (uncertainSince set) it looks for the
+// project first, otherwise it creates one; then it books the outcome.
+func (p *Provisioner) run(ctx context.Context, c dbgen.Company, attempt dbgen.ProvisionAttempt, a Attempt, uncertainSince *time.Time) (Result, error) {
 	// From here on, what OpenAI said must be written down even when ctx ends.
 	bookCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 
-	if uncertain {
+	if uncertainSince != nil {
+		since := *uncertainSince
 		found, lookErr := p.findExisting(ctx, c, since)
 		switch {
 		case lookErr != nil:
@@ -215,7 +231,7 @@ func (p *Provisioner) Provision(ctx context.Context, companyID int64, a Attempt)
 				found.ambiguous, c.Name, since.UTC().Format(time.RFC3339))
 			return p.finishFailure(bookCtx, c, attempt, a, &openai.Error{Op: openai.EndpointList, Kind: openai.Permanent, Message: msg})
 		case found.project.ID != "":
-			return p.finishSuccess(bookCtx, c, attempt, found.project, Linked)
+			return p.finishSuccess(bookCtx, c, attempt, a, found.project, Linked)
 		}
 	}
 
@@ -223,8 +239,49 @@ func (p *Provisioner) Provision(ctx context.Context, companyID int64, a Attempt)
 	if err != nil {
 		return p.finishFailure(bookCtx, c, attempt, a, err)
 	}
-	return p.finishSuccess(bookCtx, c, attempt, project, Created)
+	return p.finishSuccess(bookCtx, c, attempt, a, project, Created)
 }
+
+// Claim is a provisioning attempt for a company being created: its lock
+// was taken and its attempt recorded inside the caller's transaction, so
+// the company, its job and the attempt are committed together.
+type Claim struct {
+	p       *Provisioner
+	company dbgen.Company
+	attempt dbgen.ProvisionAttempt
+	a       Attempt
+	unlock  func()
+}
+
+// ClaimTx takes the provisioning lock of company c, just inserted in tx,
+// and records a started attempt in tx. The lock is PostgreSQL's
+// session-level advisory lock of conn, the connection tx runs on, so it
+// outlives the commit; conn must stay acquired until Run or Release.
+// Returns nil when the lock is taken (then a job will do the work).
+func (p *Provisioner) ClaimTx(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, c dbgen.Company, a Attempt) (*Claim, error) {
+	unlock, ok, err := lockOn(ctx, conn, tx, c.ID)
+	if err != nil || !ok {
+		return nil, err
+	}
+	attempt, err := p.q.WithTx(tx).CreateAttempt(ctx, dbgen.CreateAttemptParams{
+		CompanyID: c.ID, Trigger: a.Trigger, Actor: a.Actor, JobID: a.JobID,
+	})
+	if err != nil {
+		unlock()
+		return nil, fmt.Errorf("provision company %d: record attempt: %w", c.ID, err)
+	}
+	return &Claim{p: p, company: c, attempt: attempt, a: a, unlock: unlock}, nil
+}
+
+// Run creates the claimed company's project, books the outcome and
+// releases the lock. Call it after the claiming transaction committed.
+func (cl *Claim) Run(ctx context.Context) (Result, error) {
+	defer cl.unlock()
+	return cl.p.run(ctx, cl.company, cl.attempt, cl.a, nil)
+}
+
+// Release gives the lock back without running (the transaction failed).
+func (cl *Claim) Release() { cl.unlock() }
 
 type existing struct {
 	project   openai.Project
@@ -246,17 +303,9 @@ func (p *Provisioner) findExisting(ctx context.Context, c dbgen.Company, since t
 	if err != nil {
 		return existing{}, err
 	}
-	var free []openai.Project
-	for _, pr := range candidates {
-		_, err := p.q.GetCompanyByProjectID(ctx, &pr.ID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			free = append(free, pr)
-			continue
-		}
-		if err != nil {
-			return existing{}, fmt.Errorf("look up project %s: %w", pr.ID, err)
-		}
-		// Linked to another company: not ours.
+	free, err := p.unlinked(ctx, candidates)
+	if err != nil {
+		return existing{}, err
 	}
 	switch len(free) {
 	case 0:
@@ -267,7 +316,22 @@ func (p *Provisioner) findExisting(ctx context.Context, c dbgen.Company, since t
 	return existing{ambiguous: len(free)}, nil
 }
 
-func (p *Provisioner) finishSuccess(ctx context.Context, c dbgen.Company, attempt dbgen.ProvisionAttempt, pr openai.Project, outcome Outcome) (Result, error) {
+// unlinked returns the projects among prs that no company holds.
+func (p *Provisioner) unlinked(ctx context.Context, prs []openai.Project) ([]openai.Project, error) {
+	var free []openai.Project
+	for _, pr := range prs {
+		_, err := p.q.GetCompanyByProjectID(ctx, &pr.ID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			free = append(free, pr)
+		case err != nil:
+			return nil, fmt.Errorf("look up project %s: %w", pr.ID, err)
+		}
+	}
+	return free, nil
+}
+
+func (p *Provisioner) finishSuccess(ctx context.Context, c dbgen.Company, attempt dbgen.ProvisionAttempt, a Attempt, pr openai.Project, outcome Outcome) (Result, error) {
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		q := p.q.WithTx(tx)
 		n, err := q.LinkCompanyProject(ctx, dbgen.LinkCompanyProjectParams{ID: c.ID, ProjectID: &pr.ID})
@@ -284,7 +348,13 @@ func (p *Provisioner) finishSuccess(ctx context.Context, c dbgen.Company, attemp
 		}); err != nil {
 			return err
 		}
-		return q.ResolveUncertainAttempts(ctx, dbgen.ResolveUncertainAttemptsParams{CompanyID: c.ID, KeepID: attempt.ID})
+		if err := q.ResolveUncertainAttempts(ctx, dbgen.ResolveUncertainAttemptsParams{CompanyID: c.ID, KeepID: attempt.ID}); err != nil {
+			return err
+		}
+		if a.OnFinal != nil {
+			return a.OnFinal(ctx, tx)
+		}
+		return nil
 	})
 	if err != nil {
 		// The project exists on OpenAI but is not linked: the attempt row
@@ -344,10 +414,15 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 				next = &t
 			}
 		}
-		_, err := q.SetCompanyProvisioningStatus(ctx, dbgen.SetCompanyProvisioningStatusParams{
+		if _, err := q.SetCompanyProvisioningStatus(ctx, dbgen.SetCompanyProvisioningStatusParams{
 			ID: c.ID, Status: status, Error: errText, NextAttemptAt: next,
-		})
-		return err
+		}); err != nil {
+			return err
+		}
+		if res.Outcome.Final() && a.OnFinal != nil {
+			return a.OnFinal(ctx, tx)
+		}
+		return nil
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("record failed attempt for company %d: %w", c.ID, err)
@@ -405,25 +480,34 @@ func (p *Provisioner) lock(ctx context.Context, companyID int64) (unlock func(),
 	if err != nil {
 		return nil, false, fmt.Errorf("provision company %d: acquire connection: %w", companyID, err)
 	}
-	key := lockNamespace | companyID
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
+	release, ok, err := lockOn(ctx, conn, conn, companyID)
+	if err != nil || !ok {
 		conn.Release()
+		return nil, false, err
+	}
+	return func() { release(); conn.Release() }, true, nil
+}
+
+// lockOn tries the company's session-level advisory lock on conn, querying
+// through q (conn itself, or a transaction on it: the lock outlives the
+// transaction either way). unlock releases it; if that fails, conn is closed
+// so that the lock cannot linger in the pool.
+func lockOn(ctx context.Context, conn *pgxpool.Conn, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, companyID int64) (unlock func(), ok bool, err error) {
+	key := lockNamespace | companyID
+	if err := q.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
 		return nil, false, fmt.Errorf("provision company %d: take lock: %w", companyID, err)
 	}
 	if !ok {
-		conn.Release()
 		return nil, false, nil
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
-			// Never hand a connection that may still hold the lock back to
-			// the pool: close it, which releases the lock for sure.
-			_ = conn.Hijack().Close(ctx)
-			return
+			_ = conn.Conn().Close(ctx)
 		}
-		conn.Release()
 	}, true, nil
 }
 
