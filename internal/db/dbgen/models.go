@@ -70,6 +70,13 @@ type Company struct {
 	NextAttemptAt      *time.Time
 }
 
+type CompanyCount struct {
+	Shard   int16
+	Total   int64
+	Missing int64
+	Failed  int64
+}
+
 type LoginFailure struct {
 	ID    int64
 	Email string
