@@ -6,11 +6,16 @@ GO ?= go
 OPENAI_SPEC ?=
 export OPENAI_SPEC
 
-.PHONY: run build test generate check-generated css migrate bench dev clean
+.PHONY: run demo build test generate check-generated css migrate bench dev clean
 
 ## run: build, create the database if missing, migrate, serve on $$ADDR (default :8080)
 run: build
 	./$(BIN) serve
+
+## demo: build, then serve a demo with sandbox OpenAI: seeded companies in a database of
+## its own, demo staff accounts whose new passwords it prints
+demo: build
+	./$(BIN) demo
 
 build:
 	$(GO) build -o $(BIN) ./cmd/provisioner
@@ -42,6 +47,12 @@ css:
 
 migrate: build
 	./$(BIN) migrate
+
+## bench: measure signup, company list, backfill and memory against their goals
+## (bench/RESULTS.md); SCALE=small is a quick check, the default is full
+SCALE ?= full
+bench:
+	$(GO) run ./cmd/provisioner-bench -scale $(SCALE)
 
 ## dev: live-reload templ views while editing
 dev:

@@ -55,6 +55,9 @@ type bench struct {
 	scale   string
 	sizes   sizes
 	report  *report
+	// peakRSS is the server's peak resident memory (MB) in each scenario
+	// that ran one, for the memory scenario's report.
+	peakRSS map[string]float64
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -78,8 +81,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	b := &bench{out: stdout, bin: filepath.Join(dir, "provisioner"), baseURL: cfg.DatabaseURL, scale: *scale, sizes: sz,
-		report: newReport(*scale)}
+	// The scratch databases live on the machine's PostgreSQL, the one the
+	// tests use, unless DATABASE_URL names another server.
+	dbServer := cfg.DatabaseURL
+	if dbServer == "" {
+		dbServer = config.DefaultDatabaseURL
+	}
+	b := &bench{out: stdout, bin: filepath.Join(dir, "provisioner"), baseURL: dbServer, scale: *scale, sizes: sz,
+		report: newReport(*scale), peakRSS: map[string]float64{}}
 	b.logf("building the binary")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "./cmd/provisioner").CombinedOutput(); err != nil {
 		return fmt.Errorf("build: %v\n%s", err, out)
@@ -98,12 +107,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			continue
 		}
 		b.logf("== scenario %s (%s scale)", s.name, *scale)
-		start := time.Now()
+		start, loadBefore := time.Now(), loadAverage()
 		if err := s.fn(ctx); err != nil {
 			b.report.failed(s.name, err)
 			b.logf("scenario %s failed: %v", s.name, err)
 		}
-		b.logf("== scenario %s took %v", s.name, time.Since(start).Round(time.Second))
+		took := time.Since(start).Round(time.Second)
+		b.report.ran(s.name, took, loadBefore, loadAverage())
+		b.logf("== scenario %s took %v", s.name, took)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -120,6 +131,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.out, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// loadAverage is the machine's one-minute load average ("" if unknown):
+// other work on the machine slows the figures down.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	return strings.Fields(string(b))[0]
 }
 
 // machine describes where the figures were measured.

@@ -13,12 +13,16 @@ type report struct {
 	date     time.Time
 	sections []section
 	failures []string
+	runs     []string // each scenario's duration and the machine's load
 }
 
 type section struct {
 	title string
 	notes []string
 	rows  []row
+	// appendix holds evidence too long for a note (query plans), each
+	// shown as a block of text after the notes.
+	appendix []string
 }
 
 // row is one figure compared with its limit.
@@ -42,6 +46,11 @@ func newReport(scale string) *report { return &report{scale: scale, date: time.N
 
 func (r *report) add(s section) { r.sections = append(r.sections, s) }
 
+// ran notes how long a scenario took and the machine's load around it.
+func (r *report) ran(scenario string, took time.Duration, loadBefore, loadAfter string) {
+	r.runs = append(r.runs, fmt.Sprintf("%s %v (load %s → %s)", scenario, took, loadBefore, loadAfter))
+}
+
 func (r *report) failed(scenario string, err error) {
 	r.failures = append(r.failures, fmt.Sprintf("%s: %v", scenario, err))
 }
@@ -51,6 +60,9 @@ func (r *report) markdown(machine string) string {
 	fmt.Fprintf(&b, "# Benchmark results\n\n")
 	fmt.Fprintf(&b, "Measured by `make bench` (scale **%s**) on %s.\n\n", r.scale, r.date.UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Machine: %s.\n\n", machine)
+	if len(r.runs) > 0 {
+		fmt.Fprintf(&b, "Scenarios run, with their duration and the machine's one-minute load average before → after: %s.\n\n", strings.Join(r.runs, "; "))
+	}
 	fmt.Fprintf(&b, "Each figure is compared with its limit; *ratio* is value ÷ limit. A goal that is not reached says so.\n\n")
 	for _, s := range r.sections {
 		fmt.Fprintf(&b, "## %s\n\n", s.title)
@@ -80,6 +92,13 @@ func (r *report) markdown(machine string) string {
 		}
 		if len(s.notes) > 0 {
 			b.WriteString("\n")
+		}
+		if len(s.appendix) > 0 {
+			b.WriteString("<details><summary>Full plans</summary>\n\n")
+			for _, a := range s.appendix {
+				fmt.Fprintf(&b, "```text\n%s\n```\n\n", strings.TrimRight(a, "\n"))
+			}
+			b.WriteString("</details>\n\n")
 		}
 	}
 	if len(r.failures) > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,10 +17,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 
+	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
-	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
@@ -30,6 +31,7 @@ import (
 type app struct {
 	cfg       config.Config
 	logger    *slog.Logger
+	db        *database
 	pool      *pgxpool.Pool
 	registry  *prometheus.Registry
 	prov      *provision.Provisioner
@@ -59,17 +61,11 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		return nil, err
 	}
 	logger := newLogger(cfg, stderr)
-	if err := db.CreateIfMissing(ctx, cfg.DatabaseURL); err != nil {
-		return nil, err
-	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	d, err := openDatabase(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx, pool, logger); err != nil {
-		pool.Close()
-		return nil, err
-	}
+	pool := d.pool
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -83,7 +79,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI,
 		})
 		if err != nil {
-			pool.Close()
+			d.close()
 			return nil, err
 		}
 	} else {
@@ -91,7 +87,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	}
 	authSvc, err := auth.NewService(pool, auth.Options{Secret: cfg.SessionSecret, Secure: cfg.Production()})
 	if err != nil {
-		pool.Close()
+		d.close()
 		return nil, err
 	}
 	prov := provision.New(pool, projects, provision.Settings{
@@ -111,11 +107,11 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	}
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {
-		pool.Close()
+		d.close()
 		return nil, err
 	}
 	return &app{
-		cfg: cfg, logger: logger, pool: pool, registry: registry, prov: prov, river: rc,
+		cfg: cfg, logger: logger, db: d, pool: pool, registry: registry, prov: prov, river: rc,
 		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),
 		auth:      authSvc,
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
@@ -124,7 +120,9 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	}, nil
 }
 
-func (a *app) close() { a.pool.Close() }
+// close closes the database (and stops the private PostgreSQL when this
+// process is the last one using it).
+func (a *app) close() { a.db.close() }
 
 // startJobs starts the River client if this process works jobs.
 func (a *app) startJobs(ctx context.Context) error {
@@ -159,21 +157,59 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	noWorker := fs.Bool("no-worker", false, "serve without running background jobs")
+	sandbox := fs.Bool("openai-sandbox", false, "simulate OpenAI in this process (demo mode): no real project is created")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	a, err := setup(ctx, getenv, stderr, !*noWorker)
+	return serve(ctx, getenv, stdout, stderr, serveOptions{work: !*noWorker, sandbox: *sandbox})
+}
+
+// serveOptions shape a serving process (serve, demo).
+type serveOptions struct {
+	work bool // run background jobs
+	// sandbox simulates OpenAI in-process (demo.go) instead of calling it.
+	sandbox bool
+	// prepare, if set, runs once the database is migrated, before the
+	// staff checks, the loading of the sandbox and anything is served.
+	prepare func(ctx context.Context, a *app) error
+	// ready, if set, is told the URL people can open once the server listens.
+	ready func(url string)
+}
+
+// serve runs the web app (and the jobs) until ctx ends.
+func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer, o serveOptions) error {
+	var sb *sandbox
+	if o.sandbox {
+		sb = startSandbox(getenv)
+		defer sb.close()
+		getenv = sb.getenv
+	}
+	a, err := setup(ctx, getenv, stderr, o.work)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	if o.prepare != nil {
+		if err := o.prepare(ctx, a); err != nil {
+			return err
+		}
+	}
 	if err := a.prepareStaff(ctx); err != nil {
+		return err
+	}
+	if sb != nil {
+		if err := sb.load(ctx, a); err != nil {
+			return err
+		}
+	}
+	setupToken, err := a.setupToken(ctx)
+	if err != nil {
 		return err
 	}
 
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
-		Gatherer: a.registry,
+		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err
@@ -183,6 +219,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		errc <- srv.Serve(func(addr string) {
 			a.logger.Info("serving", slog.String("addr", addr), slog.Bool("worker", a.working))
 			fmt.Fprintf(stdout, "Provisioner is listening on http://%s\n", displayAddr(addr))
+			if setupToken != "" {
+				fmt.Fprintf(stdout, "First run: create the first admin at http://%s/setup?token=%s\n", displayAddr(addr), setupToken)
+			}
+			if o.ready != nil {
+				o.ready("http://" + displayAddr(addr))
+			}
 		})
 	}()
 	select {
@@ -209,7 +251,7 @@ func (a *app) prepareStaff(ctx context.Context) error {
 		a.logger.Warn("⚠️ SESSION_SECRET is not set: using a random one, so staff sessions end when the process stops")
 	}
 	if a.cfg.AdminEmail != "" {
-		created, err := a.auth.CreateFirstAdmin(ctx, a.cfg.AdminEmail, a.cfg.AdminPassword)
+		created, err := a.auth.CreateFirstAdmin(ctx, audit.Actor{Email: "ADMIN_EMAIL at start-up"}, a.cfg.AdminEmail, a.cfg.AdminPassword)
 		var problems auth.ValidationError
 		if errors.As(err, &problems) {
 			return fmt.Errorf("ADMIN_EMAIL / ADMIN_PASSWORD: %s", describe(problems))
@@ -219,17 +261,21 @@ func (a *app) prepareStaff(ctx context.Context) error {
 		}
 		if created {
 			a.logger.Info("created the first admin from ADMIN_EMAIL", slog.String("email", a.cfg.AdminEmail))
-			return nil
 		}
 	}
-	n, err := a.auth.CountUsers(ctx)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		a.logger.Warn("⚠️ there are no staff users: set ADMIN_EMAIL and ADMIN_PASSWORD, or run: provisioner user add --email E --role admin")
-	}
 	return nil
+}
+
+// setupToken returns a new random token for the first-run setup page when
+// there are no staff users yet, and "" otherwise. It lives in this
+// process's memory only: a restart prints a new link, and the page is
+// gone once the first admin exists.
+func (a *app) setupToken(ctx context.Context) (string, error) {
+	n, err := a.auth.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	return rand.Text(), nil
 }
 
 func runWorker(ctx context.Context, args []string, getenv func(string) string, _, stderr io.Writer) error {
@@ -265,18 +311,11 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, stderr)
-	if err := db.CreateIfMissing(ctx, cfg.DatabaseURL); err != nil {
-		return err
-	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	d, err := openDatabase(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	if err := db.Migrate(ctx, pool, logger); err != nil {
-		return err
-	}
+	defer d.close()
 	fmt.Fprintln(stdout, "database is up to date")
 	return nil
 }

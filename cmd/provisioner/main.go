@@ -1,7 +1,9 @@
 // Command provisioner serves Provisioner: the public signup, the staff
 // dashboard and the background jobs that create OpenAI projects.
 //
-//	provisioner serve [--no-worker]   web server (and job worker)
+//	provisioner serve [--no-worker] [--openai-sandbox]
+//	                                  web server (and job worker)
+//	provisioner demo                  demo database, staff accounts and sandbox OpenAI
 //	provisioner worker                job worker only
 //	provisioner migrate               create the database if missing, apply migrations
 //	provisioner backfill [--dry-run]  give every company without a project its project
@@ -15,6 +17,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/provisioner/provisioner/internal/embeddedpg"
 )
 
 func main() {
@@ -29,14 +33,20 @@ func main() {
 const usage = `usage: provisioner <command> [flags]
 
 commands:
-  serve [--no-worker]   serve the web app (and run background jobs unless --no-worker)
+  serve [--no-worker] [--openai-sandbox]
+                        serve the web app (and run background jobs unless --no-worker;
+                        --openai-sandbox: simulate OpenAI in-process, for demos)
+  demo [--database N]   serve a demo with sandbox OpenAI on its own seeded database
+                        (provisioner_demo on DATABASE_URL's server, or a private one in
+                        DATA_DIR/demo) and demo staff accounts, printing new passwords
   worker                run background jobs without the web server
   migrate               create the database if missing and apply migrations
   backfill [--dry-run]  create projects for every company without one, with a progress bar
                         (--dry-run: only count them and show the first names)
   user add|list|disable manage staff accounts (provisioner user help)
 
-Configuration comes from the environment; see README.md.`
+Configuration comes from the environment; see README.md. Without DATABASE_URL,
+the commands use a private PostgreSQL kept in DATA_DIR (default ./.data).`
 
 // run is main without the process: tests call it with their own args,
 // environment and streams.
@@ -49,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	switch cmd {
 	case "serve":
 		return runServe(ctx, rest, getenv, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, rest, getenv, stdout, stderr)
 	case "worker":
 		return runWorker(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
@@ -60,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
+	case embeddedpg.ChildCommand: // hidden: starts the private PostgreSQL
+		return embeddedpg.ChildMain(rest, stdin, stdout)
 	}
 	fmt.Fprintln(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)

@@ -17,7 +17,6 @@ import (
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/config"
-	"github.com/provisioner/provisioner/internal/db"
 )
 
 const userUsage = `usage: provisioner user <command> [flags]
@@ -171,24 +170,16 @@ func openAuth(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	if err != nil {
 		return nil, nil, err
 	}
-	logger := newLogger(cfg, stderr)
-	if err := db.CreateIfMissing(ctx, cfg.DatabaseURL); err != nil {
-		return nil, nil, err
-	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	d, err := openDatabase(ctx, cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := db.Migrate(ctx, pool, logger); err != nil {
-		pool.Close()
-		return nil, nil, err
-	}
-	svc, err := auth.NewService(pool, auth.Options{Secret: cfg.SessionSecret, Secure: cfg.Production()})
+	svc, err := auth.NewService(d.pool, auth.Options{Secret: cfg.SessionSecret, Secure: cfg.Production()})
 	if err != nil {
-		pool.Close()
+		d.close()
 		return nil, nil, err
 	}
-	return svc, pool.Close, nil
+	return svc, d.close, nil
 }
 
 // readPassword reads a new password: from a terminal, it prompts twice

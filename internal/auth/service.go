@@ -134,7 +134,7 @@ func (s *Service) CreateUser(ctx context.Context, actor audit.Actor, a NewAccoun
 
 // CreateFirstAdmin creates an admin only if there are no staff users at
 // all, and reports whether it did. Returns a ValidationError for bad input.
-func (s *Service) CreateFirstAdmin(ctx context.Context, email, password string) (bool, error) {
+func (s *Service) CreateFirstAdmin(ctx context.Context, actor audit.Actor, email, password string) (bool, error) {
 	a := NewAccount{Email: email, Role: RoleAdmin, Password: password}.Normalize()
 	if n, err := s.q.CountStaffUsers(ctx); err != nil {
 		return false, fmt.Errorf("count staff users: %w", err)
@@ -151,13 +151,18 @@ func (s *Service) CreateFirstAdmin(ctx context.Context, email, password string) 
 	var created bool
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
+		// Serialise first-admin creation across processes: under READ
+		// COMMITTED, racing "insert if none exists" would all succeed.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", firstAdminLock); err != nil {
+			return err
+		}
 		n, err := q.CreateFirstStaffUser(ctx, dbgen.CreateFirstStaffUserParams{Email: a.Email, PasswordHash: hash, Role: string(RoleAdmin)})
 		if err != nil || n == 0 {
 			return err
 		}
 		created = true
 		return audit.Record(ctx, q, audit.Entry{
-			Actor: audit.Actor{Email: "ADMIN_EMAIL at start-up"}, Action: audit.ActionStaffAdd,
+			Actor: actor, Action: audit.ActionStaffAdd,
 			After: string(RoleAdmin), Detail: a.Email,
 		})
 	})
@@ -169,6 +174,9 @@ func (s *Service) CreateFirstAdmin(ctx context.Context, email, password string) 
 	}
 	return created, nil
 }
+
+// firstAdminLock is the advisory lock key that serialises CreateFirstAdmin.
+const firstAdminLock = 7_283_002
 
 // ListUsers returns every staff user, by email.
 func (s *Service) ListUsers(ctx context.Context) ([]Account, error) {

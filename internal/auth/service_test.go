@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -136,7 +137,7 @@ func TestService_CreateFirstAdmin(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	created, err := b.svc.CreateFirstAdmin(ctx, "first@example.com", testPassword)
+	created, err := b.svc.CreateFirstAdmin(ctx, audit.Actor{Email: "test"}, "first@example.com", testPassword)
 	if err != nil || !created {
 		t.Fatalf("CreateFirstAdmin = %v, %v; want true", created, err)
 	}
@@ -145,12 +146,35 @@ func TestService_CreateFirstAdmin(t *testing.T) {
 		t.Fatalf("GetUserByEmail = %+v, %v; want an admin", a, err)
 	}
 	// With a user present, nothing more is created.
-	created, err = b.svc.CreateFirstAdmin(ctx, "second@example.com", testPassword)
+	created, err = b.svc.CreateFirstAdmin(ctx, audit.Actor{Email: "test"}, "second@example.com", testPassword)
 	if err != nil || created {
 		t.Fatalf("second CreateFirstAdmin = %v, %v; want false", created, err)
 	}
 	if _, err := b.svc.GetUserByEmail(ctx, "second@example.com"); !errors.Is(err, auth.ErrNotFound) {
 		t.Errorf("second admin: err = %v, want ErrNotFound", err)
+	}
+}
+
+// Racing first-admin creations (replicas starting at once with
+// ADMIN_EMAIL, a setup page submitted twice) create exactly one admin.
+func TestService_CreateFirstAdminRace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.svc.CreateFirstAdmin(ctx, audit.Actor{Email: "test"}, fmt.Sprintf("racer%d@example.com", i), testPassword); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	var n int
+	if err := b.pool.QueryRow(ctx, `SELECT count(*) FROM staff_users`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("staff users = %d, %v; want exactly 1", n, err)
 	}
 }
 

@@ -31,14 +31,24 @@ const MaxBackfillConcurrency = 32
 // MinAdminAPITokenLen is the shortest ADMIN_API_TOKEN accepted.
 const MinAdminAPITokenLen = 32
 
-// DefaultDatabaseURL is the local PostgreSQL that `make run` and the tests use.
+// DefaultDatabaseURL is the machine's own PostgreSQL on its usual address,
+// which the demo falls back to. DATABASE_URL itself has no default: unset,
+// the app runs a private server (see Config.EmbeddedDatabase).
 const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/provisioner?sslmode=disable"
+
+// DefaultDataDir is where DATA_DIR points when unset (git-ignored).
+const DefaultDataDir = "./.data"
 
 // Config is everything the process needs to know about its surroundings.
 type Config struct {
-	Env         string
-	Addr        string
+	Env  string
+	Addr string
+	// DatabaseURL is DATABASE_URL. Empty when unset: the app then runs a
+	// private PostgreSQL in DataDir (see EmbeddedDatabase).
 	DatabaseURL string
+	// DataDir is DATA_DIR, the folder of the app's local files; the private
+	// PostgreSQL keeps its data in DataDir/postgres.
+	DataDir string
 
 	// OpenAIAdminKey is the admin key (sk-admin-…). Empty means project
 	// creation is skipped, as the seed specifies. Never log or render it.
@@ -89,6 +99,10 @@ type Config struct {
 // Production reports whether the app runs with production settings.
 func (c Config) Production() bool { return c.Env == EnvProduction }
 
+// EmbeddedDatabase reports whether DATABASE_URL is unset, so that the app
+// runs its own private PostgreSQL.
+func (c Config) EmbeddedDatabase() bool { return c.DatabaseURL == "" }
+
 // OpenAIConfigured reports whether an admin key is set.
 func (c Config) OpenAIConfigured() bool { return c.OpenAIAdminKey != "" }
 
@@ -99,7 +113,8 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		Env:         p.oneOf("APP_ENV", EnvDevelopment, EnvDevelopment, EnvProduction, EnvTest),
 		Addr:        p.str("ADDR", ":8080"),
-		DatabaseURL: p.databaseURL("DATABASE_URL", DefaultDatabaseURL),
+		DatabaseURL: p.databaseURL("DATABASE_URL"),
+		DataDir:     p.str("DATA_DIR", DefaultDataDir),
 
 		OpenAIOrgID:   strings.TrimSpace(getenv("OPENAI_ORG_ID")),
 		OpenAIBaseURL: p.httpURL("OPENAI_BASE_URL", "https://api.openai.com/v1"),
@@ -132,6 +147,11 @@ func Load(getenv func(string) string) (Config, error) {
 		c.SessionSecretEphemeral = true
 	case len(c.SessionSecret) < MinSessionSecretLen:
 		p.fail("SESSION_SECRET", fmt.Sprintf("is too short; want at least %d characters", MinSessionSecretLen))
+	}
+	if c.DatabaseURL == "" && c.Production() {
+		// A private database in a folder is for trying the app out, not
+		// for data that must survive the machine.
+		p.fail("DATABASE_URL", "is required when APP_ENV=production")
 	}
 	if c.BackfillConcurrency > MaxBackfillConcurrency {
 		p.fail("BACKFILL_CONCURRENCY", fmt.Sprintf("is %d; want at most %d (each one holds a database connection)", c.BackfillConcurrency, MaxBackfillConcurrency))
@@ -215,13 +235,17 @@ func (p *parser) httpURL(name, def string) string {
 	return strings.TrimRight(v, "/")
 }
 
-func (p *parser) databaseURL(name, def string) string {
-	v := p.str(name, def)
+// databaseURL returns the URL in name, or "" when it is unset.
+func (p *parser) databaseURL(name string) string {
+	v := p.str(name, "")
+	if v == "" {
+		return ""
+	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		// Never echo the value: it may hold a password.
 		p.fail(name, "is not a postgres:// URL")
-		return def
+		return ""
 	}
 	return v
 }

@@ -61,6 +61,7 @@ type appOptions struct {
 	settings      provision.Settings
 	dbURL         string // a migrated database to use instead of a fresh one
 	apiToken      string // ADMIN_API_TOKEN
+	setupToken    string // a first run's setup token (setup.go)
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -137,7 +138,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	}
 	app.river = rc
 	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
-	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg}
+	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken}
 	// AUTH-WIRING: staff accounts and sessions.
 	authSvc, err := auth.NewService(pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
 	if err != nil {

@@ -59,6 +59,10 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 		rerr = c.JSON(code, map[string]any{"error": map[string]any{"status": code, "message": msg}})
 	case isHTMX(c):
+		// htmx swaps no error answer by itself; these headers (which
+		// static/js/app.js honours) add the toast to the page's #toasts.
+		c.Response().Header().Set("HX-Retarget", "#toasts")
+		c.Response().Header().Set("HX-Reswap", "beforeend")
 		rerr = render(c, code, pages.ErrorToast(p))
 	default:
 		m := s.meta(c, http.StatusText(code))

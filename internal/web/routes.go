@@ -31,6 +31,7 @@ func (s *Server) routes() {
 	pages.GET("/signup", s.handleSignupForm)
 	pages.POST("/signup", s.handleSignupSubmit)
 	pages.GET("/signup/done", s.handleSignupDone)
+	s.setupRoutes(pages) // setup.go: /setup, /setup/pending (first run)
 
 	// Staff dashboard (routes_admin.go) and JSON API (routes_api.go).
 	s.adminRoutes(pages)

@@ -34,6 +34,10 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// Sandbox is true when OpenAI is simulated in-process (demo mode).
 	Sandbox bool
+	// SetupToken, when set, is a first run's setup link token: /setup
+	// then creates the first admin, and the dashboard explains how to get
+	// there until a staff user exists (setup.go).
+	SetupToken string
 }
 
 // Server is the Echo app and the http.Server that serves it.
@@ -47,6 +51,7 @@ type Server struct {
 	backfill  *provision.Backfiller
 	gatherer  prometheus.Gatherer
 	sandbox   bool
+	setup     *firstRun // nil unless this is a first run
 	http      *http.Server
 }
 
@@ -58,6 +63,7 @@ func NewServer(d Deps) *Server {
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
 		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, sandbox: d.Sandbox,
+		setup: newFirstRun(d.SetupToken),
 	}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()

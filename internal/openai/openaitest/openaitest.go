@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -112,6 +113,9 @@ type Options struct {
 	AdminKey string
 	// Latency is slept before handling every request (see SetLatency).
 	Latency time.Duration
+	// Jitter, if set, adds a random extra delay in [0, Jitter) to every
+	// request, so that the demo sandbox feels like a remote API.
+	Jitter time.Duration
 	// RateLimit is the number of requests accepted per second (a fixed
 	// one-second window); beyond it the fake answers 429 with Retry-After: 1.
 	// Zero means no limit.
@@ -127,6 +131,7 @@ type Server struct {
 	srv       *httptest.Server
 	handler   http.Handler
 	key       string
+	jitter    time.Duration
 	closeOnce sync.Once
 
 	mu          sync.Mutex
@@ -147,6 +152,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		key:       opts.AdminKey,
 		latency:   opts.Latency,
+		jitter:    opts.Jitter,
 		rateLimit: opts.RateLimit,
 		byID:      map[string]*Project{},
 		counts:    map[string]int{},
@@ -245,6 +251,23 @@ func (s *Server) AddProject(name string, archived bool) Project {
 	if archived {
 		s.archive(p)
 	}
+	return p.snapshot()
+}
+
+// AddProjectWithID seeds an active project with a given ID, as if it had
+// been created before: the demo sandbox, which forgets its projects when the
+// process stops, reloads the projects the database links. An ID already
+// held is left as it is.
+func (s *Server) AddProjectWithID(id, name string) Project {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.byID[id]; ok {
+		return p.snapshot()
+	}
+	p := s.create(name, "", "")
+	delete(s.byID, p.ID)
+	p.ID = id
+	s.byID[id] = p
 	return p.snapshot()
 }
 
@@ -365,6 +388,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
+	if s.jitter > 0 {
+		latency += mrand.N(s.jitter)
+	}
 	if latency > 0 {
 		time.Sleep(latency)
 	}

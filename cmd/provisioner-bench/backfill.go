@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/provisioner/provisioner/internal/openai/openaitest"
+)
+
+// Scenario 3's OpenAI: each answer takes backfillLatency, and beyond
+// backfillRateLimit requests a second the fake answers 429 with
+// Retry-After.
+const (
+	backfillLatency   = 100 * time.Millisecond
+	backfillRateLimit = 100
+	// backfillConcurrency is BACKFILL_CONCURRENCY. Reaching the limit
+	// takes rate × latency = 10 calls in flight; 16 can make 160 calls a
+	// second, so only the backfill's own pacing keeps it under the limit.
+	backfillConcurrency = 16
+)
+
+// backfillScenario backfills companies that have no project against a
+// slow, rate-limited fake, in a running server started through its API.
+func (b *bench) backfillScenario(ctx context.Context) error {
+	n := b.sizes.Backfill
+	fake := openaitest.New(openaitest.Options{AdminKey: benchKey, Latency: backfillLatency, RateLimit: backfillRateLimit})
+	defer fake.Close()
+	res, err := b.backfillRun(ctx, "backfill", n, fake)
+	if err != nil {
+		return err
+	}
+	b.peakRSS["backfill"] = res.peakRSS
+	rate := float64(n) / res.runTime.Seconds()
+	share := 100 * float64(res.rateLimited) / float64(res.requests)
+	b.logf("backfill: %.1f projects/s, %d duplicates, %d left failed, %.1f%% of requests answered 429", rate, res.duplicates, res.failed, share)
+	sec := section{
+		title: "3. Backfill against a rate-limited OpenAI",
+		rows: []row{
+			{What: "Effective rate", Value: rate, Unit: "projects/s", Limit: 0.9 * backfillRateLimit, Better: "higher", Note: fmt.Sprintf("limit: 0.9 × the allowed %d requests/s", backfillRateLimit)},
+			{What: "Duplicate projects", Value: float64(res.duplicates), Limit: 0, Better: "lower"},
+			{What: "Companies left failed", Value: float64(res.failed), Limit: 0, Better: "lower"},
+			{What: "Companies left without a project", Value: float64(res.missing), Limit: 0, Better: "lower"},
+			{What: "Requests answered 429", Value: share, Unit: "%", Limit: 5, Better: "lower", Note: fmt.Sprintf("%d of %d", res.rateLimited, res.requests)},
+		},
+		notes: []string{
+			fmt.Sprintf("%s companies without a project (status skipped, loaded with COPY). The fake OpenAI (in this process) answers every request after %v and accepts %d requests per second (a fixed one-second window), answering 429 with `Retry-After: 1` beyond.", groupThousands(n), backfillLatency, backfillRateLimit),
+			fmt.Sprintf("The backfill runs in a running `provisioner serve` (BACKFILL_CONCURRENCY=%d), started through its JSON API (`POST /api/admin/openai/projects/backfill` with ADMIN_API_TOKEN) and followed with `GET …/backfill/:id`, so the server's peak RSS covers the run. %d in flight could make %d calls a second: reaching the limit takes %d (rate × latency), so only the backfill's own pacing keeps it under the limit.",
+				backfillConcurrency, backfillConcurrency, backfillConcurrency*int(time.Second/backfillLatency), backfillRateLimit*int(backfillLatency/time.Millisecond)/1000),
+			fmt.Sprintf("Effective rate: companies ÷ the run's time from its start to its finish as the server recorded them (%v; %v from this process's request to its seeing the run finished).", res.runTime.Round(time.Millisecond), res.wallTime.Round(time.Millisecond)),
+			"Duplicates: for each company, the projects the fake holds under its name, less one; every company's stored project ID was also checked to be a project of that name on the fake.",
+			"Calls accepted by the fake, second by second: " + res.timeline + ".",
+		},
+	}
+	if rate < 0.9*backfillRateLimit {
+		sec.notes = append(sec.notes, "What limits the rate: the backfill's pacer (internal/provision/backfill.go, `pacer`), not the concurrency. It starts at 50 calls/s, gains 5 calls/s for each second of accepted calls, and on a 429 halves its rate and holds every call back for the Retry-After (1 s). The timeline above shows it: a climb from about 50 to the limit, a 429, a near-empty second, and the climb again from about half the limit. A pacer that halves on each 429 averages about three quarters of the limit once it has found it (halfway between half and all of it), less the pauses and the first climb; reaching 90 % takes a gentler decrease (e.g. to 90 % of the rate) or a start near the last rate that worked.")
+	}
+	b.report.add(sec)
+	return nil
+}
+
+// backfillResult is what a backfill run did, as the server, the database
+// and the fake tell.
+type backfillResult struct {
+	runTime, wallTime     time.Duration
+	requests, rateLimited int
+	// peakHeap is the most Go heap in use (MB) the server's /metrics
+	// showed, sampled each second.
+	peakHeap        float64
+	duplicates      int // projects beyond the first with a company's name
+	wrongIDs        int // companies whose project ID is not a project of their name
+	failed, missing int // companies failed, or without a project, afterwards
+	peakRSS         float64
+	// rssAt is the server's peak RSS when the run had done each quarter.
+	rssAt []float64
+	// timeline is the calls the fake accepted in each second of the run.
+	timeline string
+}
+
+// backfillRun seeds n companies without a project into a scratch database,
+// starts a server on the fake and runs the backfill through the server's
+// API until it ends.
+func (b *bench) backfillRun(ctx context.Context, name string, n int, fake *openaitest.Server) (backfillResult, error) {
+	dbURL, drop, err := b.scratchDB(ctx, name)
+	if err != nil {
+		return backfillResult{}, err
+	}
+	defer drop()
+	pool, err := openPool(ctx, dbURL)
+	if err != nil {
+		return backfillResult{}, err
+	}
+	defer pool.Close()
+	if err := b.seedCompanies(ctx, pool, mixMissing, 0, n); err != nil {
+		return backfillResult{}, err
+	}
+	if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) companies"); err != nil {
+		return backfillResult{}, err
+	}
+	token := rand.Text() + rand.Text()
+	srv, err := b.startServer(ctx, dbURL, fake,
+		fmt.Sprintf("BACKFILL_CONCURRENCY=%d", backfillConcurrency), "ADMIN_API_TOKEN="+token)
+	if err != nil {
+		return backfillResult{}, err
+	}
+	defer srv.stop()
+	b.logf("%s: server idle peak RSS %.1f MB", name, srv.peakRSSMB())
+
+	api := &apiClient{base: srv.URL, token: token, client: &http.Client{Timeout: 30 * time.Second}}
+	res := backfillResult{}
+	start := time.Now()
+	var run runJSON
+	if err := api.do(ctx, http.MethodPost, "/api/admin/openai/projects/backfill", `{}`, http.StatusAccepted, &run); err != nil {
+		return res, err
+	}
+	b.logf("%s: run %d started for %d companies (concurrency %d)", name, run.ID, run.Total, run.Concurrency)
+	if run.Total != n {
+		return res, fmt.Errorf("the run covers %d companies, want %d", run.Total, n)
+	}
+	var perSecond []string
+	lastAccepted, nextQuarter := 0, 1
+	lastSample, lastLog := start, start
+	poll := time.NewTicker(100 * time.Millisecond)
+	defer poll.Stop()
+	for run.Status == "running" {
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-poll.C:
+		}
+		if err := api.do(ctx, http.MethodGet, run.URL, "", http.StatusOK, &run); err != nil {
+			return res, err
+		}
+		for nextQuarter <= 4 && run.Done*4 >= n*nextQuarter {
+			res.rssAt = append(res.rssAt, srv.peakRSSMB())
+			nextQuarter++
+		}
+		if time.Since(lastSample) >= time.Second || run.Status != "running" {
+			lastSample = time.Now()
+			if h, err := heapInUseMB(ctx, api.client, srv.URL); err == nil {
+				res.peakHeap = max(res.peakHeap, h)
+			}
+			accepted := requestCount(fake) - fake.RateLimited()
+			perSecond = append(perSecond, fmt.Sprint(accepted-lastAccepted))
+			lastAccepted = accepted
+		}
+		if time.Since(lastLog) >= 5*time.Second || run.Status != "running" {
+			lastLog = time.Now()
+			b.logf("%s: %d/%d done, %d failed, %.1f/s; %d calls to OpenAI, %d answered 429; server peak RSS %.1f MB",
+				name, run.Done, run.Total, run.Failed, run.RatePerSecond, requestCount(fake), fake.RateLimited(), srv.peakRSSMB())
+		}
+	}
+	res.wallTime = time.Since(start)
+	res.peakRSS = srv.peakRSSMB()
+	if run.Status != "finished" || run.FinishedAt == nil {
+		return res, fmt.Errorf("backfill run %d ended %s: %s", run.ID, run.Status, run.LastError)
+	}
+	res.runTime = run.FinishedAt.Sub(run.StartedAt)
+	res.requests, res.rateLimited = requestCount(fake), fake.RateLimited()
+	res.timeline = compactTimeline(perSecond)
+	if err := checkProjects(ctx, pool, fake, &res); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+var heapInUseRe = regexp.MustCompile(`(?m)^go_memstats_heap_inuse_bytes ([0-9.e+]+)$`)
+
+// heapInUseMB reads the server's Go heap in use from its /metrics.
+func heapInUseMB(ctx context.Context, client *http.Client, base string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	m := heapInUseRe.FindSubmatch(body)
+	if m == nil {
+		return 0, fmt.Errorf("/metrics shows no go_memstats_heap_inuse_bytes")
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	return v / (1 << 20), err
+}
+
+// requestCount is every request the fake received, whatever it answered.
+func requestCount(fake *openaitest.Server) int {
+	n := 0
+	for _, e := range []string{openaitest.EndpointCreate, openaitest.EndpointList, openaitest.EndpointGet, openaitest.EndpointModify, openaitest.EndpointArchive} {
+		n += fake.Count(e)
+	}
+	return n
+}
+
+// checkProjects compares the companies with the fake's projects: a second
+// project with a company's name is a duplicate.
+func checkProjects(ctx context.Context, pool *pgxpool.Pool, fake *openaitest.Server, res *backfillResult) error {
+	byName := map[string]int{}
+	nameOf := map[string]string{}
+	for _, p := range fake.Projects() {
+		byName[p.Name]++
+		nameOf[p.ID] = p.Name
+	}
+	rows, err := pool.Query(ctx, `SELECT name, openai_project_id, provisioning_status FROM companies`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var name, status string
+	var projectID *string
+	_, err = pgx.ForEachRow(rows, []any{&name, &projectID, &status}, func() error {
+		res.duplicates += max(byName[name]-1, 0)
+		switch {
+		case projectID == nil:
+			res.missing++
+		case nameOf[*projectID] != name:
+			res.wrongIDs++
+		}
+		if status == "failed" {
+			res.failed++
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check projects: %w", err)
+	}
+	if res.wrongIDs > 0 {
+		return fmt.Errorf("%d companies hold a project ID that is not a project of their name", res.wrongIDs)
+	}
+	return nil
+}
+
+// compactTimeline joins per-second counts, folding runs of equal ones
+// ("100 ×12").
+func compactTimeline(counts []string) string {
+	var out []string
+	for i := 0; i < len(counts); {
+		j := i
+		for j < len(counts) && counts[j] == counts[i] {
+			j++
+		}
+		if j-i > 1 {
+			out = append(out, fmt.Sprintf("%s ×%d", counts[i], j-i))
+		} else {
+			out = append(out, counts[i])
+		}
+		i = j
+	}
+	return strings.Join(out, ", ")
+}
+
+// apiClient calls the JSON API with the admin API token.
+type apiClient struct {
+	base, token string
+	client      *http.Client
+}
+
+// runJSON is the part of the API's backfill run the bench reads.
+type runJSON struct {
+	ID            int64      `json:"id"`
+	Status        string     `json:"status"`
+	Concurrency   int        `json:"concurrency"`
+	StartedAt     time.Time  `json:"started_at"`
+	FinishedAt    *time.Time `json:"finished_at"`
+	Total         int        `json:"total"`
+	Done          int        `json:"done"`
+	Failed        int        `json:"failed"`
+	RatePerSecond float64    `json:"rate_per_second"`
+	LastError     string     `json:"last_error"`
+	URL           string     `json:"url"`
+}
+
+func (a *apiClient) do(ctx context.Context, method, path, body string, wantCode int, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != wantCode {
+		return fmt.Errorf("%s %s answered %d: %s", method, path, resp.StatusCode, raw)
+	}
+	return json.Unmarshal(raw, out)
+}
