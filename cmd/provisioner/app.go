@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
@@ -207,9 +208,19 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		return err
 	}
 
+	// River's own job dashboard, for admins, at /admin/jobs.
+	jobsUI, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(a.river, nil), Logger: a.logger, Prefix: web.JobsPrefix,
+	})
+	if err != nil {
+		return fmt.Errorf("job dashboard: %w", err)
+	}
+	if err := jobsUI.Start(ctx); err != nil {
+		return fmt.Errorf("job dashboard: %w", err)
+	}
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
-		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken,
+		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err

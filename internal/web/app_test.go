@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
@@ -62,6 +63,7 @@ type appOptions struct {
 	dbURL         string // a migrated database to use instead of a fresh one
 	apiToken      string // ADMIN_API_TOKEN
 	setupToken    string // a first run's setup token (setup.go)
+	jobsUI        bool   // serve River's job dashboard (jobs.go)
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -148,6 +150,16 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	// BACKFILL-WIRING: runs start here and run on rc when o.work is set.
 	app.backfill = provision.NewBackfiller(prov, rc, 4)
 	deps.Backfill = app.backfill
+	if o.jobsUI {
+		h, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rc, nil), Logger: logger, Prefix: web.JobsPrefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		deps.JobsUI = h
+	}
 	s := web.NewServer(deps)
 	app.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(app.srv.Close)

@@ -36,6 +36,8 @@ func (s *Server) routes() {
 	// Staff dashboard (routes_admin.go) and JSON API (routes_api.go).
 	s.adminRoutes(pages)
 	s.apiRoutes(e.Group("/api", s.staffSession()))
+	s.jobsRoutes(e) // jobs.go: River's job dashboard
+
 }
 
 // csrf requires a token on every unsafe request. Echo would let browsers

@@ -32,6 +32,9 @@ type Deps struct {
 	Backfill  *provision.Backfiller
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
+	// JobsUI, if set, is River's job dashboard, served to admins under
+	// JobsPrefix.
+	JobsUI http.Handler
 	// Sandbox is true when OpenAI is simulated in-process (demo mode).
 	Sandbox bool
 	// SetupToken, when set, is a first run's setup link token: /setup
@@ -50,6 +53,7 @@ type Server struct {
 	auth      *auth.Service
 	backfill  *provision.Backfiller
 	gatherer  prometheus.Gatherer
+	jobsUI    http.Handler
 	sandbox   bool
 	setup     *firstRun // nil unless this is a first run
 	http      *http.Server
@@ -62,7 +66,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		setup: newFirstRun(d.SetupToken),
 	}
 	e.HTTPErrorHandler = s.handleError
