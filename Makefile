@@ -8,7 +8,8 @@ export OPENAI_SPEC
 
 .PHONY: run demo build test generate check-generated css migrate bench dev clean
 
-## run: build, create the database if missing, migrate, serve on $$ADDR (default :8080)
+## run: build, then serve on $$ADDR (default :8080): with DATABASE_URL, creates that database
+## if missing and migrates it; without, runs a private PostgreSQL in ./.data
 run: build
 	./$(BIN) serve
 
@@ -22,6 +23,7 @@ build:
 
 ## test: vet, check generated code is committed, run every test against the local PostgreSQL
 test: check-generated
+	@command -v chromium >/dev/null || echo "⚠️  chromium is missing: the browser tests will be skipped (apt-get install -y chromium)"
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 
