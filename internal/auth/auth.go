@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/provisioner/provisioner/internal/validation"
 )
 
 // Role is what a staff member may do.
@@ -69,20 +71,7 @@ const (
 )
 
 // ValidationError maps a field to what is wrong with it.
-type ValidationError map[string]string
-
-func (v ValidationError) Error() string {
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + ": " + v[k]
-	}
-	return "invalid staff user: " + strings.Join(parts, "; ")
-}
+type ValidationError = validation.Errors
 
 // Errors returned by Service.
 var (

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/validation"
 )
 
 // Status is a company's provisioning state.
@@ -108,20 +109,7 @@ const (
 )
 
 // ValidationError maps a field to what is wrong with it.
-type ValidationError map[string]string
-
-func (v ValidationError) Error() string {
-	keys := make([]string, 0, len(v))
-	for k := range v {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + ": " + v[k]
-	}
-	return "invalid signup: " + strings.Join(parts, "; ")
-}
+type ValidationError = validation.Errors
 
 // Errors returned by Service.
 var (
