@@ -370,3 +370,33 @@ func (w testLog) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
 }
+
+// While OpenAI is being called (here: slowly), the app holds no database
+// transaction open: neither the signup nor the job.
+func TestNoTransactionOpenDuringOpenAICall(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{signupTimeout: 2 * time.Second})
+	b.fake.SetLatency(1500 * time.Millisecond)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.signup(t, "Patient Inc")
+	}()
+	// Wait until the create request is at the fake, then look.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.fake.CreateCount() == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b.fake.CreateCount() == 0 {
+		t.Fatal("the create never reached OpenAI")
+	}
+	var open int
+	if err := b.pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND xact_start IS NOT NULL`).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if open != 0 {
+		t.Errorf("%d transactions open while OpenAI is being called", open)
+	}
+	<-done
+}
