@@ -101,9 +101,13 @@ func (s *Server) handleSignupDone(c echo.Context) error {
 	}
 	p := pages.SignupDoneProps{
 		CompanyName: co.Name, Industry: co.Industry, ProjectID: co.OpenAIProjectID, Status: string(co.Status),
+		PollURL: "/signup/done?token=" + url.QueryEscape(token),
 	}
 	if co.Status == company.StatusFailed {
 		p.Message = fmt.Sprintf("We could not create your OpenAI project: %s. An administrator can retry it.", co.LastError)
+	}
+	if isHTMX(c) {
+		return render(c, http.StatusOK, pages.SignupDoneCard(p))
 	}
 	return render(c, http.StatusOK, pages.SignupDonePage(s.meta(c, "Welcome"), p))
 }

@@ -359,3 +359,41 @@ func readAll(t *testing.T, resp *http.Response) string {
 	}
 	return string(b)
 }
+
+// A pending confirmation refreshes itself (htmx polling) until the
+// background job has created the project, then shows it and stops.
+func TestSignupDone_PollsWhilePending(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t, appOptions{signupTimeout: 300 * time.Millisecond, work: true})
+	app.fake.Inject(openaitest.Fault{Endpoint: "create", Status: 503})
+	resp, _ := app.signup(validSignup("Slowpoke Ltd"))
+	loc := resp.Header.Get("Location")
+	_, doc := app.get(loc)
+	card := doc.Find("#signup-done")
+	if card.AttrOr("data-polling", "") != "true" || card.AttrOr("hx-get", "") != loc {
+		t.Fatalf("pending confirmation does not poll: data-polling=%q hx-get=%q", card.AttrOr("data-polling", ""), card.AttrOr("hx-get", ""))
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, app.srv.URL+loc, nil)
+		req.Header.Set("HX-Request", "true")
+		r, err := app.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frag := parse(t, r)
+		if frag.Find("html").Length() > 0 && frag.Find("nav").Length() > 0 {
+			t.Fatal("htmx poll got a whole page, want the card")
+		}
+		if id := strings.TrimSpace(frag.Find("#done-project-id").Text()); id != "" {
+			if frag.Find(`[data-polling]`).Length() != 0 {
+				t.Error("still polling once provisioned")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the project never appeared on the confirmation")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

@@ -9,6 +9,9 @@ type SignupDoneProps struct {
 	ProjectID   string
 	Status      string
 	Message     string
+	// PollURL is fetched by htmx while Status is "pending", to show the
+	// project once it exists.
+	PollURL string
 }
 
 // doneMessage returns the sentence explaining p.Status.
