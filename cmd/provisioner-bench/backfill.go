@@ -75,12 +75,14 @@ type backfillResult struct {
 	runTime, wallTime     time.Duration
 	requests, rateLimited int
 	// peakHeap is the most Go heap in use (MB) the server's /metrics
-	// showed, sampled each second.
-	peakHeap        float64
-	duplicates      int // projects beyond the first with a company's name
-	wrongIDs        int // companies whose project ID is not a project of their name
-	failed, missing int // companies failed, or without a project, afterwards
-	peakRSS         float64
+	// showed, sampled each second; peakLive the most heap that survived a
+	// garbage collection (go_memstats_next_gc_bytes is twice that, with
+	// GOGC=100), which is what the backfill keeps rather than its garbage.
+	peakHeap, peakLive float64
+	duplicates         int // projects beyond the first with a company's name
+	wrongIDs           int // companies whose project ID is not a project of their name
+	failed, missing    int // companies failed, or without a project, afterwards
+	peakRSS            float64
 	// rssAt is the server's peak RSS when the run had done each quarter.
 	rssAt []float64
 	// timeline is the calls the fake accepted in each second of the run.
@@ -147,8 +149,9 @@ func (b *bench) backfillRun(ctx context.Context, name string, n int, fake *opena
 		}
 		if time.Since(lastSample) >= time.Second || run.Status != "running" {
 			lastSample = time.Now()
-			if h, err := heapInUseMB(ctx, api.client, srv.URL); err == nil {
-				res.peakHeap = max(res.peakHeap, h)
+			if m, err := readGoMemory(ctx, api.client, srv.URL); err == nil {
+				res.peakHeap = max(res.peakHeap, m.heapInUse)
+				res.peakLive = max(res.peakLive, m.nextGC/2)
 			}
 			accepted := requestCount(fake) - fake.RateLimited()
 			perSecond = append(perSecond, fmt.Sprint(accepted-lastAccepted))
@@ -174,29 +177,43 @@ func (b *bench) backfillRun(ctx context.Context, name string, n int, fake *opena
 	return res, nil
 }
 
-var heapInUseRe = regexp.MustCompile(`(?m)^go_memstats_heap_inuse_bytes ([0-9.e+]+)$`)
+var memstatRe = regexp.MustCompile(`(?m)^go_memstats_(heap_inuse|next_gc)_bytes ([0-9.e+]+)$`)
 
-// heapInUseMB reads the server's Go heap in use from its /metrics.
-func heapInUseMB(ctx context.Context, client *http.Client, base string) (float64, error) {
+// goMemory is the server's Go memory, in MB, as its /metrics shows it.
+type goMemory struct{ heapInUse, nextGC float64 }
+
+func readGoMemory(ctx context.Context, client *http.Client, base string) (goMemory, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return 0, err
+		return goMemory{}, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return goMemory{}, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, err
+		return goMemory{}, err
 	}
-	m := heapInUseRe.FindSubmatch(body)
-	if m == nil {
-		return 0, fmt.Errorf("/metrics shows no go_memstats_heap_inuse_bytes")
+	var m goMemory
+	found := 0
+	for _, sm := range memstatRe.FindAllSubmatch(body, -1) {
+		v, err := strconv.ParseFloat(string(sm[2]), 64)
+		if err != nil {
+			return goMemory{}, err
+		}
+		if string(sm[1]) == "heap_inuse" {
+			m.heapInUse = v / (1 << 20)
+		} else {
+			m.nextGC = v / (1 << 20)
+		}
+		found++
 	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	return v / (1 << 20), err
+	if found != 2 {
+		return goMemory{}, fmt.Errorf("/metrics shows no go_memstats_heap_inuse_bytes or go_memstats_next_gc_bytes")
+	}
+	return m, nil
 }
 
 // requestCount is every request the fake received, whatever it answered.

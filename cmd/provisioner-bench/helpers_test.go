@@ -49,8 +49,8 @@ Execution Time: 74.146 ms`}
 	}
 	for text, want := range map[string]bool{
 		"->  Seq Scan on companies  (cost=0.00..1.16 rows=16 width=24)": true,
-		"->  Parallel Seq Scan on companies c  (cost=0.00..1.16)":        true,
-		"->  Seq Scan on company_counts  (cost=0.00..1.16 rows=16)":      false,
+		"->  Parallel Seq Scan on companies c  (cost=0.00..1.16)":       true,
+		"->  Seq Scan on company_counts  (cost=0.00..1.16 rows=16)":     false,
 	} {
 		if got := (plan{Text: text}).seqScan(); got != want {
 			t.Errorf("seqScan(%q) = %v, want %v", text, got, want)

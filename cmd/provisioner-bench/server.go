@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,12 @@ type server struct {
 	cmd  *exec.Cmd
 	URL  string
 	done chan error
+	// exited is closed when the process has ended.
+	exited chan struct{}
+	// maxHWM is the highest VmHWM (kB) read so far. The kernel updates the
+	// high-water mark lazily, so a VmHWM read after memory was returned
+	// can be below one read earlier: the server is watched all along.
+	maxHWM atomic.Uint64
 }
 
 // startServer runs the binary with the fake OpenAI and extra environment.
@@ -91,7 +98,7 @@ func (b *bench) startServer(ctx context.Context, dbURL string, fake *openaitest.
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, done: make(chan error, 1)}
+	s := &server{cmd: cmd, done: make(chan error, 1), exited: make(chan struct{})}
 	urls := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -102,7 +109,8 @@ func (b *bench) startServer(ctx context.Context, dbURL string, fake *openaitest.
 			}
 		}
 	}()
-	go func() { s.done <- cmd.Wait(); logFile.Close() }()
+	go func() { s.done <- cmd.Wait(); close(s.exited); logFile.Close() }()
+	go s.watchRSS()
 	select {
 	case s.URL = <-urls:
 		return s, nil
@@ -119,18 +127,44 @@ func (b *bench) startServer(ctx context.Context, dbURL string, fake *openaitest.
 
 // peakRSSMB is the process's peak resident memory so far (VmHWM).
 func (s *server) peakRSSMB() float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
+	s.readHWM()
+	return float64(s.maxHWM.Load()) / 1024
+}
+
+// watchRSS reads VmHWM every 100 ms until the process ends.
+func (s *server) watchRSS() {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.exited:
+			return
+		case <-t.C:
+			s.readHWM()
 		}
 	}
-	return 0
+}
+
+// readHWM raises maxHWM to the process's VmHWM.
+func (s *server) readHWM() {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				return
+			}
+			for {
+				cur := s.maxHWM.Load()
+				if kb <= cur || s.maxHWM.CompareAndSwap(cur, kb) {
+					return
+				}
+			}
+		}
+	}
 }
 
 func (s *server) stop() {
