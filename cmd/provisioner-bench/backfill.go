@@ -83,8 +83,9 @@ type backfillResult struct {
 	wrongIDs           int // companies whose project ID is not a project of their name
 	failed, missing    int // companies failed, or without a project, afterwards
 	peakRSS            float64
-	// rssAt is the server's peak RSS when the run had done each quarter.
-	rssAt []float64
+	// rssAt is the server's peak RSS when the run had done each quarter,
+	// liveAt its live heap then (MB, see peakLive).
+	rssAt, liveAt []float64
 	// timeline is the calls the fake accepted in each second of the run.
 	timeline string
 }
@@ -145,6 +146,9 @@ func (b *bench) backfillRun(ctx context.Context, name string, n int, fake *opena
 		}
 		for nextQuarter <= 4 && run.Done*4 >= n*nextQuarter {
 			res.rssAt = append(res.rssAt, srv.peakRSSMB())
+			if m, err := readGoMemory(ctx, api.client, srv.URL); err == nil {
+				res.liveAt = append(res.liveAt, m.nextGC/2)
+			}
 			nextQuarter++
 		}
 		if time.Since(lastSample) >= time.Second || run.Status != "running" {
