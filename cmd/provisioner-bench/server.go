@@ -21,7 +21,7 @@ import (
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 )
 
-const benchKey = "sk-admin-BENCHabcdefghijklmnopqrstuvwxyz0123456"
+const benchKey = "sk-admin-fake-bench-key"
 
 // scratchDB creates a fresh database for one scenario and returns its URL
 // and a function that drops it.

@@ -17,7 +17,7 @@ import (
 	"github.com/provisioner/provisioner/internal/provision"
 )
 
-const backfillCLIKey = "sk-admin-CLIBACKFILLabcdefghijklmnopqrstuvwxyz"
+const backfillCLIKey = "sk-admin-fake-cli-backfill"
 
 // backfillCLI is the command on a fresh database with n companies without a
 // project, against a fake OpenAI.

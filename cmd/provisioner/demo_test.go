@@ -155,7 +155,7 @@ func TestDemo(t *testing.T) {
 	t.Cleanup(realOpenAI.Close)
 	env := map[string]string{
 		"APP_ENV": "test", "ADDR": "127.0.0.1:0", "DATABASE_URL": appURL, "SHUTDOWN_TIMEOUT": "5s",
-		"OPENAI_ADMIN_KEY": "sk-admin-REALKEYmustNOTbeUSEDbyTHEdemo0123", "OPENAI_BASE_URL": realOpenAI.URL,
+		"OPENAI_ADMIN_KEY": "sk-admin-fake-real-unused", "OPENAI_BASE_URL": realOpenAI.URL,
 	}
 	getenv := func(k string) string { return env[k] }
 

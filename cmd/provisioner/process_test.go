@@ -29,7 +29,7 @@ import (
 // database and the fake OpenAI, and kill or stop them the way an operator
 // or a crash would.
 
-const procKey = "sk-admin-PROCESSTESTabcdefghijklmnopqrstuv0123"
+const procKey = "sk-admin-fake-process-test"
 
 var (
 	buildOnce sync.Once

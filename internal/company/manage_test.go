@@ -26,7 +26,7 @@ import (
 	"github.com/provisioner/provisioner/internal/provision"
 )
 
-const dashTestKey = "sk-admin-DASHTESTabcdefghijklmnopqrstuvwxyz0"
+const dashTestKey = "sk-admin-fake-dashboard"
 
 // dashBundle is a company.Service on a fresh database, with the fake OpenAI
 // behind a real client (unless noKey).

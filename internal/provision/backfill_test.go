@@ -24,7 +24,7 @@ import (
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 )
 
-const bfTestKey = "sk-admin-BACKFILLabcdefghijklmnopqrstuvwxyz01"
+const bfTestKey = "sk-admin-fake-backfill"
 
 var bfAdmin = audit.Actor{ID: 7, Email: "admin@example.com"}
 

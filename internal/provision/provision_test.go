@@ -23,7 +23,7 @@ import (
 	"github.com/provisioner/provisioner/internal/provision"
 )
 
-const testKey = "sk-admin-PROVTESTabcdefghijklmnopqrstuvwxyz01"
+const testKey = "sk-admin-fake-provision"
 
 type bundle struct {
 	pool      *pgxpool.Pool

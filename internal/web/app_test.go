@@ -37,7 +37,7 @@ import (
 	"github.com/provisioner/provisioner/internal/web"
 )
 
-const testAdminKey = "sk-admin-TESTKEYabcdefghijklmnopqrstuvwxyz0123"
+const testAdminKey = "sk-admin-fake-web-tests"
 
 // testApp is the real web app on a fresh database, talking to the fake
 // OpenAI over HTTP.

@@ -18,7 +18,7 @@ import (
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 )
 
-const testKey = "sk-admin-FAKETESTKEY0123456789abcdef"
+const testKey = "sk-admin-fake-openaitest"
 
 // call sends a raw request to the fake and decodes the JSON answer.
 func call(t *testing.T, client *http.Client, method, url, key string, body any) (int, http.Header, map[string]any, []byte) {
