@@ -418,25 +418,14 @@ func runFromRow(r dbgen.BackfillRun, now time.Time) Run {
 // hold them all (the caller then creates a project), and Busy when an
 // attempt for the company is in progress.
 func (p *Provisioner) LinkExisting(ctx context.Context, companyID int64, sameName []openai.Project, a Attempt) (Result, error) {
-	unlock, ok, err := p.lock(ctx, companyID)
-	if err != nil {
-		return Result{}, err
-	}
-	if !ok {
-		return Result{Outcome: Busy, RetryAfter: p.settings.LockWaitBusy}, nil
-	}
-	defer unlock()
+	return p.withUnprovisioned(ctx, companyID, func(c dbgen.Company) (Result, error) {
+		return p.linkExistingLocked(ctx, c, sameName, a)
+	})
+}
 
-	c, err := p.q.GetCompany(ctx, companyID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Result{}, ErrCompanyNotFound
-	}
-	if err != nil {
-		return Result{}, fmt.Errorf("link existing project to company %d: %w", companyID, err)
-	}
-	if c.OpenAIProjectID != nil {
-		return Result{Outcome: AlreadyProvisioned, ProjectID: *c.OpenAIProjectID}, nil
-	}
+// linkExistingLocked is LinkExisting once the lock is held and the company loaded.
+func (p *Provisioner) linkExistingLocked(ctx context.Context, c dbgen.Company, sameName []openai.Project, a Attempt) (Result, error) {
+	companyID := c.ID
 	var candidates []openai.Project
 	for _, pr := range sameName {
 		if pr.Name == c.Name && pr.Active() {

@@ -145,7 +145,16 @@ var ErrCompanyNotFound = errors.New("provision: company not found")
 // bounds the wait for OpenAI; the bookkeeping after OpenAI answers is done
 // even if ctx has ended, so that nothing learnt is lost. The returned error
 // is for database failures only: OpenAI's failures are in Result.
-func (p *Provisioner) Provision(ctx context.Context, companyID int64, a Attempt) (res Result, err error) {
+func (p *Provisioner) Provision(ctx context.Context, companyID int64, a Attempt) (Result, error) {
+	return p.withUnprovisioned(ctx, companyID, func(c dbgen.Company) (Result, error) {
+		return p.provisionLocked(ctx, c, a)
+	})
+}
+
+// withUnprovisioned runs fn for the company while holding its lock, unless
+// another attempt holds the lock (Busy) or the company already has its
+// project (AlreadyProvisioned). Returns ErrCompanyNotFound.
+func (p *Provisioner) withUnprovisioned(ctx context.Context, companyID int64, fn func(dbgen.Company) (Result, error)) (Result, error) {
 	unlock, ok, err := p.lock(ctx, companyID)
 	if err != nil {
 		return Result{}, err
@@ -160,11 +169,17 @@ func (p *Provisioner) Provision(ctx context.Context, companyID int64, a Attempt)
 		return Result{}, ErrCompanyNotFound
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("provision company %d: %w", companyID, err)
+		return Result{}, fmt.Errorf("company %d: %w", companyID, err)
 	}
 	if c.OpenAIProjectID != nil {
 		return Result{Outcome: AlreadyProvisioned, ProjectID: *c.OpenAIProjectID}, nil
 	}
+	return fn(c)
+}
+
+// provisionLocked is Provision once the lock is held and the company loaded.
+func (p *Provisioner) provisionLocked(ctx context.Context, c dbgen.Company, a Attempt) (Result, error) {
+	companyID := c.ID
 	if p.projects == nil || strings.TrimSpace(c.Name) == "" {
 		reason := "no OpenAI admin key is configured"
 		if p.projects != nil {
