@@ -206,10 +206,14 @@ func (s *Service) AssignProjectID(ctx context.Context, p AssignParams) (AssignRe
 			if res.Before != "" {
 				action = audit.ActionChangeProjectID
 			}
-			return audit.Record(ctx, q, audit.Entry{
+			if err := audit.Record(ctx, q, audit.Entry{
 				Actor: p.Actor, Action: action, CompanyID: c.ID, CompanyName: c.Name,
 				Before: res.Before, After: id, Detail: detail,
-			})
+			}); err != nil {
+				return err
+			}
+			// The key step follows a project however it was linked.
+			return s.prov.OnLinked(ctx, tx, c.ID, id)
 		})
 	})
 	if db.IsUniqueViolation(err, "companies_openai_project_id_key") {

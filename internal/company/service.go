@@ -246,14 +246,20 @@ func (s *Service) UpdateCompanyOpenAIProject(ctx context.Context, companyID int6
 		pid = &projectID
 	}
 	err := s.prov.WithCompanyLock(ctx, companyID, func() error {
-		n, err := s.q.UpdateCompanyOpenAIProject(ctx, dbgen.UpdateCompanyOpenAIProjectParams{ID: companyID, ProjectID: pid})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			n, err := s.q.WithTx(tx).UpdateCompanyOpenAIProject(ctx, dbgen.UpdateCompanyOpenAIProjectParams{ID: companyID, ProjectID: pid})
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrNotFound
+			}
+			if pid != nil {
+				// The key step follows a project however it was linked.
+				return s.prov.OnLinked(ctx, tx, companyID, projectID)
+			}
+			return nil
+		})
 	})
 	if db.IsUniqueViolation(err, "companies_openai_project_id_key") {
 		holder, gerr := s.q.GetCompanyByProjectID(ctx, pid)
