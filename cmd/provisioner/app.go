@@ -22,6 +22,7 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
@@ -40,6 +41,7 @@ type app struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	keys      *keys.Service
 	// riverOpts are the options river was built with; the backfill
 	// command builds a client of its own from them.
 	riverOpts provision.ClientOptions
@@ -73,9 +75,12 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	m := metrics.New(registry)
 	metrics.RegisterDBCollector(registry, pool, logger)
 
-	var projects openai.Projects
+	var (
+		projects openai.Projects
+		client   *openai.Client
+	)
 	if cfg.OpenAIConfigured() {
-		projects, err = openai.New(openai.Options{
+		client, err = openai.New(openai.Options{
 			AdminKey: cfg.OpenAIAdminKey, OrgID: cfg.OpenAIOrgID, BaseURL: cfg.OpenAIBaseURL,
 			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI,
 		})
@@ -83,6 +88,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 			d.close()
 			return nil, err
 		}
+		projects = client
 	} else {
 		logger.Warn("⚠️ OPENAI_ADMIN_KEY is not set: signups will skip OpenAI project creation until it is")
 	}
@@ -106,16 +112,30 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		RescueAfter: jobTimeout + 5*time.Second,
 		Logger:      logger,
 	}
+	keySvc, err := newKeyService(cfg, pool, client, logger)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	// Every linking of a project enqueues the key step in its transaction.
+	prov.SetOnLinked(func(ctx context.Context, tx pgx.Tx, companyID int64, _ string) error {
+		return keySvc.EnqueueTx(ctx, tx, companyID, keys.TriggerProject)
+	})
+	riverOpts.Register = func(w *river.Workers) { keySvc.Register(w, jobTimeout) }
+	riverOpts.Queues = map[string]river.QueueConfig{keys.QueueKeys: {MaxWorkers: max(cfg.ProvisionWorkers, 1)}}
+	riverOpts.PeriodicJobs = keys.PeriodicJobs(time.Hour)
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {
 		d.close()
 		return nil, err
 	}
+	keySvc.SetRiver(rc)
 	return &app{
 		cfg: cfg, logger: logger, db: d, pool: pool, registry: registry, prov: prov, river: rc,
 		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),
 		auth:      authSvc,
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
+		keys:      keySvc,
 		riverOpts: riverOpts,
 		working:   work,
 	}, nil
