@@ -17,6 +17,14 @@ import (
 // QueueProvision is the River queue of provisioning jobs.
 const QueueProvision = "provision"
 
+// uniqueStates are the job states in which a second insert of the same
+// args is skipped, for every job kind of this package. Not "completed":
+// once a run is over, a backfill or a manual retry may start a new one.
+var uniqueStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}
+
 // ProjectArgs is the durable job that gives one company its project. It is
 // inserted in the signup's transaction, so it exists exactly when the
 // company does, and it is unique per company while not finished: a double
@@ -39,13 +47,8 @@ func (ProjectArgs) InsertOpts() river.InsertOpts {
 		// errors such as a database outage.
 		MaxAttempts: 25,
 		UniqueOpts: river.UniqueOpts{
-			ByArgs: true,
-			// Not "completed": once a run is over, a backfill or a manual
-			// retry may start a new one.
-			ByState: []rivertype.JobState{
-				rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-				rivertype.JobStateRunning, rivertype.JobStateScheduled,
-			},
+			ByArgs:  true,
+			ByState: uniqueStates,
 		},
 	}
 }
@@ -113,7 +116,7 @@ type ClientOptions struct {
 	Logger      *slog.Logger
 	// ErrorHandler, if set, is told of failed jobs (e.g. for logging).
 	ErrorHandler river.ErrorHandler
-	// Backfill tunes the backfill worker (backfill.go).
+	// Backfill tunes the backfill worker (backfill_worker.go).
 	Backfill BackfillOptions
 }
 
