@@ -32,16 +32,9 @@ func (BackfillArgs) Kind() string { return "backfill_run" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (BackfillArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{
-		Queue: QueueBackfill,
-		// Slices snooze, which costs no attempt; attempts count database
-		// outages and failed project listings.
-		MaxAttempts: 10,
-		UniqueOpts: river.UniqueOpts{
-			ByArgs:  true,
-			ByState: uniqueStates,
-		},
-	}
+	// Slices snooze, which costs no attempt; attempts count database
+	// outages and failed project listings.
+	return uniqueInsertOpts(QueueBackfill, 10)
 }
 
 // BackfillOptions tune the backfill worker.

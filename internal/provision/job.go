@@ -25,6 +25,16 @@ var uniqueStates = []rivertype.JobState{
 	rivertype.JobStateRunning, rivertype.JobStateScheduled,
 }
 
+// uniqueInsertOpts are the insert options of this package's jobs: on queue,
+// with River's maxAttempts, and one job per args while it is unfinished.
+func uniqueInsertOpts(queue string, maxAttempts int) river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       queue,
+		MaxAttempts: maxAttempts,
+		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: uniqueStates},
+	}
+}
+
 // ProjectArgs is the durable job that gives one company its project. It is
 // inserted in the signup's transaction, so it exists exactly when the
 // company does, and it is unique per company while not finished: a double
@@ -40,17 +50,10 @@ func (ProjectArgs) Kind() string { return "provision_project" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (ProjectArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{
-		Queue: QueueProvision,
-		// Our own attempt count (Settings.MaxAttempts) bounds OpenAI
-		// failures, which snooze; River's attempts only count unexpected
-		// errors such as a database outage.
-		MaxAttempts: 25,
-		UniqueOpts: river.UniqueOpts{
-			ByArgs:  true,
-			ByState: uniqueStates,
-		},
-	}
+	// Our own attempt count (Settings.MaxAttempts) bounds OpenAI failures,
+	// which snooze; River's attempts only count unexpected errors such as a
+	// database outage.
+	return uniqueInsertOpts(QueueProvision, 25)
 }
 
 // ProjectWorker runs ProjectArgs jobs.

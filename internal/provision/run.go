@@ -40,16 +40,6 @@ import (
 // project is a second entry point into the exactly-once attempt and lives
 // beside Provision (link.go).
 
-// Errors returned by the Backfiller.
-var (
-	// ErrNotConfigured: without an admin key a run could only skip.
-	ErrNotConfigured = errors.New("provision: no OpenAI admin key is configured; set OPENAI_ADMIN_KEY to run a backfill")
-	// ErrNothingToBackfill: every company (or every failure to retry) has a project.
-	ErrNothingToBackfill = errors.New("provision: no company is missing a project")
-	// ErrRunNotFound: no backfill run has that ID (or none ever ran).
-	ErrRunNotFound = errors.New("provision: backfill run not found")
-)
-
 // RunStatus is the state of a backfill run.
 type RunStatus string
 
@@ -62,6 +52,16 @@ const (
 	// RunFailed: it could not go on (e.g. OpenAI rejected the admin key
 	// while listing projects); LastError says why.
 	RunFailed RunStatus = "failed"
+)
+
+// Errors returned by the Backfiller.
+var (
+	// ErrNotConfigured: without an admin key a run could only skip.
+	ErrNotConfigured = errors.New("provision: no OpenAI admin key is configured; set OPENAI_ADMIN_KEY to run a backfill")
+	// ErrNothingToBackfill: every company (or every failure to retry) has a project.
+	ErrNothingToBackfill = errors.New("provision: no company is missing a project")
+	// ErrRunNotFound: no backfill run has that ID (or none ever ran).
+	ErrRunNotFound = errors.New("provision: backfill run not found")
 )
 
 // maxFailuresShown bounds Run.Failures.
