@@ -3,6 +3,7 @@ package company_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/provisioner/provisioner/internal/audit"
@@ -14,54 +15,50 @@ import (
 
 func TestService_GetCompanyOpenAIProject(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-
-	t.Run("OK", func(t *testing.T) {
-		t.Parallel()
-		b := newDashBundle(t, dashOpts{})
-		id := seedCompany(t, b.pool, "Acme", "proj_acme1", company.StatusProvisioned)
-		got, err := b.svc.GetCompanyOpenAIProject(ctx, id)
-		if err != nil || got != "proj_acme1" {
-			t.Fatalf("GetCompanyOpenAIProject = %q, %v; want proj_acme1", got, err)
+	b := newDashBundle(t, dashOpts{})
+	linked := seedCompany(t, b.pool, "Acme", "proj_acme1", company.StatusProvisioned)
+	none := seedCompany(t, b.pool, "Globex", "", company.StatusPending)
+	for _, tt := range []struct {
+		name      string
+		companyID int64
+		want      string
+		wantErr   error
+	}{
+		{"OK", linked, "proj_acme1", nil},
+		{"None", none, "", nil},
+		{"ErrNotFound", 424242, "", company.ErrNotFound},
+	} {
+		got, err := b.svc.GetCompanyOpenAIProject(t.Context(), tt.companyID)
+		if got != tt.want || !errors.Is(err, tt.wantErr) {
+			t.Errorf("%s: GetCompanyOpenAIProject = %q, %v; want %q, %v", tt.name, got, err, tt.want, tt.wantErr)
 		}
-	})
-
-	t.Run("None", func(t *testing.T) {
-		t.Parallel()
-		b := newDashBundle(t, dashOpts{})
-		id := seedCompany(t, b.pool, "Acme", "", company.StatusPending)
-		got, err := b.svc.GetCompanyOpenAIProject(ctx, id)
-		if err != nil || got != "" {
-			t.Fatalf("GetCompanyOpenAIProject = %q, %v; want no ID", got, err)
-		}
-	})
-
-	t.Run("ErrNotFound", func(t *testing.T) {
-		t.Parallel()
-		b := newDashBundle(t, dashOpts{})
-		if _, err := b.svc.GetCompanyOpenAIProject(ctx, 424242); !errors.Is(err, company.ErrNotFound) {
-			t.Fatalf("err = %v, want ErrNotFound", err)
-		}
-	})
+	}
 }
 
 func TestService_UpdateCompanyOpenAIProject(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 
-	// noChange checks that a refused update left the company and the audit
-	// log as they were, and asked OpenAI nothing.
+	// A primitive: verifying on OpenAI is the caller's business.
+	noOpenAI := func(t *testing.T, b *dashBundle) {
+		t.Helper()
+		if n := len(b.fake.Requests()); n != 0 {
+			t.Errorf("OpenAI requests = %d, want 0", n)
+		}
+	}
+	// noChange checks that an update left the company (unless id is 0) and
+	// the audit log as they were.
 	noChange := func(t *testing.T, b *dashBundle, id int64, wantProjectID string) {
 		t.Helper()
-		if got := stored(t, b.pool, id).ProjectID; got != wantProjectID {
-			t.Errorf("project ID = %q, want %q", got, wantProjectID)
+		if id != 0 {
+			if got := stored(t, b.pool, id).ProjectID; got != wantProjectID {
+				t.Errorf("project ID = %q, want %q", got, wantProjectID)
+			}
 		}
 		if rows := auditRows(t, b.pool); len(rows) != 0 {
 			t.Errorf("audit rows = %+v, want none", rows)
 		}
-		if n := len(b.fake.Requests()); n != 0 {
-			t.Errorf("OpenAI requests = %d, want 0", n)
-		}
+		noOpenAI(t, b)
 	}
 
 	t.Run("OKAudited", func(t *testing.T) {
@@ -93,10 +90,7 @@ func TestService_UpdateCompanyOpenAIProject(t *testing.T) {
 			a.CompanyName != "Acme" || a.CompanyID == nil || *a.CompanyID != id || a.Detail != "linked by the import script" {
 			t.Errorf("audit row = %+v", a)
 		}
-		// A primitive: verifying on OpenAI is the caller's business.
-		if n := len(b.fake.Requests()); n != 0 {
-			t.Errorf("OpenAI requests = %d, want 0", n)
-		}
+		noOpenAI(t, b)
 	})
 
 	t.Run("ErrProjectLinked", func(t *testing.T) {
@@ -121,19 +115,6 @@ func TestService_UpdateCompanyOpenAIProject(t *testing.T) {
 		}
 	})
 
-	t.Run("ErrHasProjectWithoutReplace", func(t *testing.T) {
-		t.Parallel()
-		b := newDashBundle(t, dashOpts{})
-		id := seedCompany(t, b.pool, "Acme", "proj_old1", company.StatusProvisioned)
-		for _, newID := range []string{"proj_new1", ""} {
-			_, err := b.svc.UpdateCompanyOpenAIProject(ctx, company.ProjectChange{CompanyID: id, ProjectID: newID, Actor: support})
-			if !errors.Is(err, company.ErrHasProject) {
-				t.Errorf("update to %q: err = %v, want ErrHasProject", newID, err)
-			}
-		}
-		noChange(t, b, id, "proj_old1")
-	})
-
 	t.Run("ChangeWithReplace", func(t *testing.T) {
 		t.Parallel()
 		b := newDashBundle(t, dashOpts{})
@@ -149,17 +130,6 @@ func TestService_UpdateCompanyOpenAIProject(t *testing.T) {
 			rows[0].After != "proj_new1" || rows[0].ActorEmail != admin.Email {
 			t.Errorf("audit rows = %+v, want one change proj_old1 → proj_new1 by %s", rows, admin.Email)
 		}
-	})
-
-	t.Run("Unchanged", func(t *testing.T) {
-		t.Parallel()
-		b := newDashBundle(t, dashOpts{})
-		id := seedCompany(t, b.pool, "Acme", "proj_same1", company.StatusProvisioned)
-		before, err := b.svc.UpdateCompanyOpenAIProject(ctx, company.ProjectChange{CompanyID: id, ProjectID: "proj_same1", Actor: support})
-		if err != nil || before != "proj_same1" {
-			t.Fatalf("before, err = %q, %v; want proj_same1", before, err)
-		}
-		noChange(t, b, id, "proj_same1")
 	})
 
 	t.Run("ClearAudited", func(t *testing.T) {
@@ -180,37 +150,45 @@ func TestService_UpdateCompanyOpenAIProject(t *testing.T) {
 		}
 	})
 
-	t.Run("ErrNoProject", func(t *testing.T) {
+	// Each refusal (and the no-op of setting the same ID) writes nothing.
+	t.Run("NothingWritten", func(t *testing.T) {
 		t.Parallel()
 		b := newDashBundle(t, dashOpts{})
-		id := seedCompany(t, b.pool, "Acme", "", company.StatusPending)
-		_, err := b.svc.UpdateCompanyOpenAIProject(ctx, company.ProjectChange{CompanyID: id, Actor: admin, Replace: true})
-		if !errors.Is(err, company.ErrNoProject) {
-			t.Fatalf("err = %v, want ErrNoProject", err)
-		}
-		noChange(t, b, id, "")
-	})
-
-	t.Run("ErrInvalidProjectID", func(t *testing.T) {
-		t.Parallel()
-		b := newDashBundle(t, dashOpts{})
-		id := seedCompany(t, b.pool, "Acme", "", company.StatusPending)
-		for _, bad := range []string{"proj_", "proj-abc", " proj_abc", "proj_abc!"} {
-			_, err := b.svc.UpdateCompanyOpenAIProject(ctx, company.ProjectChange{CompanyID: id, ProjectID: bad, Actor: admin})
-			if !errors.Is(err, company.ErrInvalidProjectID) {
-				t.Errorf("update to %q: err = %v, want ErrInvalidProjectID", bad, err)
+		for i, tt := range []struct {
+			name       string
+			has        string // the company's project ID
+			change     company.ProjectChange
+			wantErr    error
+			wantBefore string
+		}{
+			{"ErrHasProjectOnSet", "proj_old1", company.ProjectChange{ProjectID: "proj_new1"}, company.ErrHasProject, ""},
+			{"ErrHasProjectOnClear", "proj_old2", company.ProjectChange{}, company.ErrHasProject, ""},
+			{"ErrNoProject", "", company.ProjectChange{Replace: true}, company.ErrNoProject, ""},
+			{"ErrInvalidProjectID", "", company.ProjectChange{ProjectID: "proj-abc"}, company.ErrInvalidProjectID, ""},
+			{"ErrInvalidProjectIDUntrimmed", "", company.ProjectChange{ProjectID: " proj_abc"}, company.ErrInvalidProjectID, ""},
+			{"ErrInvalidProjectIDEmptySuffix", "", company.ProjectChange{ProjectID: "proj_"}, company.ErrInvalidProjectID, ""},
+			{"ErrNotFound", "", company.ProjectChange{CompanyID: 424242, ProjectID: "proj_abc"}, company.ErrNotFound, ""},
+			{"Unchanged", "proj_same1", company.ProjectChange{ProjectID: "proj_same1"}, nil, "proj_same1"},
+		} {
+			status := company.StatusPending
+			if tt.has != "" {
+				status = company.StatusProvisioned
+			}
+			id := seedCompany(t, b.pool, fmt.Sprintf("Acme %d", i), tt.has, status)
+			ch := tt.change
+			if ch.CompanyID == 0 {
+				ch.CompanyID = id
+			}
+			ch.Actor = support
+			before, err := b.svc.UpdateCompanyOpenAIProject(ctx, ch)
+			if before != tt.wantBefore || !errors.Is(err, tt.wantErr) {
+				t.Errorf("%s: UpdateCompanyOpenAIProject = %q, %v; want %q, %v", tt.name, before, err, tt.wantBefore, tt.wantErr)
+			}
+			if got := stored(t, b.pool, id).ProjectID; got != tt.has {
+				t.Errorf("%s: project ID = %q, want %q", tt.name, got, tt.has)
 			}
 		}
-		noChange(t, b, id, "")
-	})
-
-	t.Run("ErrNotFound", func(t *testing.T) {
-		t.Parallel()
-		b := newDashBundle(t, dashOpts{})
-		_, err := b.svc.UpdateCompanyOpenAIProject(ctx, company.ProjectChange{CompanyID: 424242, ProjectID: "proj_abc", Actor: admin})
-		if !errors.Is(err, company.ErrNotFound) {
-			t.Fatalf("err = %v, want ErrNotFound", err)
-		}
+		noChange(t, b, 0, "")
 	})
 
 	t.Run("ErrBusy", func(t *testing.T) {
