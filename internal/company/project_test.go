@@ -61,34 +61,61 @@ func TestService_UpdateCompanyOpenAIProject(t *testing.T) {
 		noOpenAI(t, b)
 	}
 
-	t.Run("OKAudited", func(t *testing.T) {
+	// A case is a change aimed at a new company holding the project ID has.
+	type projectCase struct {
+		name   string
+		has    string
+		change company.ProjectChange
+	}
+	// prepare seeds case i's company and aims the change at it, unless the
+	// change names a company of its own.
+	prepare := func(t *testing.T, b *dashBundle, i int, c projectCase) (id int64, name string, ch company.ProjectChange) {
+		t.Helper()
+		name, status := fmt.Sprintf("Acme %d", i), company.StatusFailed
+		if c.has != "" {
+			status = company.StatusProvisioned
+		}
+		id, ch = seedCompany(t, b.pool, name, c.has, status), c.change
+		if ch.CompanyID == 0 {
+			ch.CompanyID = id
+		}
+		return id, name, ch
+	}
+
+	// Each write comes with its audit entry, and only with it.
+	t.Run("WritesWithAuditEntry", func(t *testing.T) {
 		t.Parallel()
 		b := newDashBundle(t, dashOpts{})
-		id := seedCompany(t, b.pool, "Acme", "", company.StatusFailed)
-
-		before, err := b.svc.UpdateCompanyOpenAIProject(ctx, company.ProjectChange{
-			CompanyID: id, ProjectID: "proj_acme1", Actor: support, Detail: "linked by the import script",
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if before != "" {
-			t.Errorf("before = %q, want none", before)
-		}
-		if got := stored(t, b.pool, id); got.ProjectID != "proj_acme1" || got.Status != "provisioned" || got.Error != "" {
-			t.Errorf("stored = %+v, want proj_acme1 provisioned without error", got)
-		}
-		if got, err := b.svc.GetCompanyOpenAIProject(ctx, id); err != nil || got != "proj_acme1" {
-			t.Errorf("GetCompanyOpenAIProject = %q, %v; want proj_acme1", got, err)
-		}
-		rows := auditRows(t, b.pool)
-		if len(rows) != 1 {
-			t.Fatalf("audit rows = %+v, want 1", rows)
-		}
-		a := rows[0]
-		if a.Action != audit.ActionAssignProjectID || a.ActorEmail != support.Email || a.Before != "" || a.After != "proj_acme1" ||
-			a.CompanyName != "Acme" || a.CompanyID == nil || *a.CompanyID != id || a.Detail != "linked by the import script" {
-			t.Errorf("audit row = %+v", a)
+		for i, tt := range []struct {
+			projectCase
+			wantStatus, wantAction string
+		}{
+			{projectCase{"Assign", "", company.ProjectChange{ProjectID: "proj_new1", Actor: support, Detail: "linked by the import script"}},
+				"provisioned", audit.ActionAssignProjectID},
+			{projectCase{"ChangeWithReplace", "proj_old1", company.ProjectChange{ProjectID: "proj_new2", Actor: admin, Replace: true, Detail: "moved"}},
+				"provisioned", audit.ActionChangeProjectID},
+			{projectCase{"ClearWithReplace", "proj_old2", company.ProjectChange{Actor: admin, Replace: true, Detail: "why"}},
+				"pending", audit.ActionClearProjectID},
+		} {
+			id, name, ch := prepare(t, b, i, tt.projectCase)
+			before, err := b.svc.UpdateCompanyOpenAIProject(ctx, ch)
+			if err != nil || before != tt.has {
+				t.Fatalf("%s: UpdateCompanyOpenAIProject = %q, %v; want %q", tt.name, before, err, tt.has)
+			}
+			if got := stored(t, b.pool, id); got.ProjectID != ch.ProjectID || got.Status != tt.wantStatus || got.Error != "" {
+				t.Errorf("%s: stored = %+v, want %q %s without error", tt.name, got, ch.ProjectID, tt.wantStatus)
+			}
+			if got, err := b.svc.GetCompanyOpenAIProject(ctx, id); err != nil || got != ch.ProjectID {
+				t.Errorf("%s: GetCompanyOpenAIProject = %q, %v; want %q", tt.name, got, err, ch.ProjectID)
+			}
+			rows := auditRows(t, b.pool)
+			if len(rows) != i+1 {
+				t.Fatalf("%s: audit rows = %+v, want %d", tt.name, rows, i+1)
+			}
+			if a := rows[i]; a.Action != tt.wantAction || a.ActorEmail != ch.Actor.Email || a.Before != tt.has || a.After != ch.ProjectID ||
+				a.CompanyName != name || a.CompanyID == nil || *a.CompanyID != id || a.Detail != ch.Detail {
+				t.Errorf("%s: audit row = %+v", tt.name, a)
+			}
 		}
 		noOpenAI(t, b)
 	})
@@ -115,70 +142,25 @@ func TestService_UpdateCompanyOpenAIProject(t *testing.T) {
 		}
 	})
 
-	t.Run("ChangeWithReplace", func(t *testing.T) {
-		t.Parallel()
-		b := newDashBundle(t, dashOpts{})
-		id := seedCompany(t, b.pool, "Acme", "proj_old1", company.StatusProvisioned)
-		before, err := b.svc.UpdateCompanyOpenAIProject(ctx, company.ProjectChange{
-			CompanyID: id, ProjectID: "proj_new1", Actor: admin, Replace: true, Detail: "moved",
-		})
-		if err != nil || before != "proj_old1" {
-			t.Fatalf("before, err = %q, %v; want proj_old1", before, err)
-		}
-		rows := auditRows(t, b.pool)
-		if len(rows) != 1 || rows[0].Action != audit.ActionChangeProjectID || rows[0].Before != "proj_old1" ||
-			rows[0].After != "proj_new1" || rows[0].ActorEmail != admin.Email {
-			t.Errorf("audit rows = %+v, want one change proj_old1 → proj_new1 by %s", rows, admin.Email)
-		}
-	})
-
-	t.Run("ClearAudited", func(t *testing.T) {
-		t.Parallel()
-		b := newDashBundle(t, dashOpts{})
-		id := seedCompany(t, b.pool, "Acme", "proj_clear1", company.StatusProvisioned)
-		before, err := b.svc.UpdateCompanyOpenAIProject(ctx, company.ProjectChange{CompanyID: id, Actor: admin, Replace: true, Detail: "why"})
-		if err != nil || before != "proj_clear1" {
-			t.Fatalf("before, err = %q, %v; want proj_clear1", before, err)
-		}
-		if got := stored(t, b.pool, id); got.ProjectID != "" || got.Status != "pending" {
-			t.Errorf("stored = %+v, want no ID, pending", got)
-		}
-		rows := auditRows(t, b.pool)
-		if len(rows) != 1 || rows[0].Action != audit.ActionClearProjectID || rows[0].Before != "proj_clear1" ||
-			rows[0].After != "" || rows[0].Detail != "why" {
-			t.Errorf("audit rows = %+v, want one clear of proj_clear1", rows)
-		}
-	})
-
 	// Each refusal (and the no-op of setting the same ID) writes nothing.
 	t.Run("NothingWritten", func(t *testing.T) {
 		t.Parallel()
 		b := newDashBundle(t, dashOpts{})
 		for i, tt := range []struct {
-			name       string
-			has        string // the company's project ID
-			change     company.ProjectChange
+			projectCase
 			wantErr    error
 			wantBefore string
 		}{
-			{"ErrHasProjectOnSet", "proj_old1", company.ProjectChange{ProjectID: "proj_new1"}, company.ErrHasProject, ""},
-			{"ErrHasProjectOnClear", "proj_old2", company.ProjectChange{}, company.ErrHasProject, ""},
-			{"ErrNoProject", "", company.ProjectChange{Replace: true}, company.ErrNoProject, ""},
-			{"ErrInvalidProjectID", "", company.ProjectChange{ProjectID: "proj-abc"}, company.ErrInvalidProjectID, ""},
-			{"ErrInvalidProjectIDUntrimmed", "", company.ProjectChange{ProjectID: " proj_abc"}, company.ErrInvalidProjectID, ""},
-			{"ErrInvalidProjectIDEmptySuffix", "", company.ProjectChange{ProjectID: "proj_"}, company.ErrInvalidProjectID, ""},
-			{"ErrNotFound", "", company.ProjectChange{CompanyID: 424242, ProjectID: "proj_abc"}, company.ErrNotFound, ""},
-			{"Unchanged", "proj_same1", company.ProjectChange{ProjectID: "proj_same1"}, nil, "proj_same1"},
+			{projectCase{"ErrHasProjectOnSet", "proj_old1", company.ProjectChange{ProjectID: "proj_new1"}}, company.ErrHasProject, ""},
+			{projectCase{"ErrHasProjectOnClear", "proj_old2", company.ProjectChange{}}, company.ErrHasProject, ""},
+			{projectCase{"ErrNoProject", "", company.ProjectChange{Replace: true}}, company.ErrNoProject, ""},
+			{projectCase{"ErrInvalidProjectID", "", company.ProjectChange{ProjectID: "proj-abc"}}, company.ErrInvalidProjectID, ""},
+			{projectCase{"ErrInvalidProjectIDUntrimmed", "", company.ProjectChange{ProjectID: " proj_abc"}}, company.ErrInvalidProjectID, ""},
+			{projectCase{"ErrInvalidProjectIDEmptySuffix", "", company.ProjectChange{ProjectID: "proj_"}}, company.ErrInvalidProjectID, ""},
+			{projectCase{"ErrNotFound", "", company.ProjectChange{CompanyID: 424242, ProjectID: "proj_abc"}}, company.ErrNotFound, ""},
+			{projectCase{"Unchanged", "proj_same1", company.ProjectChange{ProjectID: "proj_same1"}}, nil, "proj_same1"},
 		} {
-			status := company.StatusPending
-			if tt.has != "" {
-				status = company.StatusProvisioned
-			}
-			id := seedCompany(t, b.pool, fmt.Sprintf("Acme %d", i), tt.has, status)
-			ch := tt.change
-			if ch.CompanyID == 0 {
-				ch.CompanyID = id
-			}
+			id, _, ch := prepare(t, b, i, tt.projectCase)
 			ch.Actor = support
 			before, err := b.svc.UpdateCompanyOpenAIProject(ctx, ch)
 			if before != tt.wantBefore || !errors.Is(err, tt.wantErr) {
