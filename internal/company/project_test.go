@@ -16,22 +16,18 @@ import (
 func TestService_GetCompanyOpenAIProject(t *testing.T) {
 	t.Parallel()
 	b := newDashBundle(t, dashOpts{})
-	linked := seedCompany(t, b.pool, "Acme", "proj_acme1", company.StatusProvisioned)
-	none := seedCompany(t, b.pool, "Globex", "", company.StatusPending)
-	for _, tt := range []struct {
-		name      string
-		companyID int64
-		want      string
-		wantErr   error
-	}{
-		{"OK", linked, "proj_acme1", nil},
-		{"None", none, "", nil},
-		{"ErrNotFound", 424242, "", company.ErrNotFound},
-	} {
-		got, err := b.svc.GetCompanyOpenAIProject(t.Context(), tt.companyID)
-		if got != tt.want || !errors.Is(err, tt.wantErr) {
-			t.Errorf("%s: GetCompanyOpenAIProject = %q, %v; want %q, %v", tt.name, got, err, tt.want, tt.wantErr)
+	// The project ID each company holds, by company: one has none.
+	want := map[int64]string{
+		seedCompany(t, b.pool, "Acme", "proj_acme1", company.StatusProvisioned): "proj_acme1",
+		seedCompany(t, b.pool, "Globex", "", company.StatusPending):             "",
+	}
+	for id, wantID := range want {
+		if got, err := b.svc.GetCompanyOpenAIProject(t.Context(), id); err != nil || got != wantID {
+			t.Errorf("GetCompanyOpenAIProject(%d) = %q, %v; want %q", id, got, err, wantID)
 		}
+	}
+	if _, err := b.svc.GetCompanyOpenAIProject(t.Context(), 424242); !errors.Is(err, company.ErrNotFound) {
+		t.Errorf("GetCompanyOpenAIProject(unknown) err = %v, want ErrNotFound", err)
 	}
 }
 
