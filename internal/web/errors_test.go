@@ -26,61 +26,72 @@ import (
 // with handlers that fail on purpose.
 func TestLogRequests_FailureLoggedOnce(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct {
-		name       string
-		handler    echo.HandlerFunc
-		wantStatus int
-		wantLevel  string
-		wantError  string
-	}{
-		{"ServerError", func(echo.Context) error { return errors.New("boom: disk on fire") }, http.StatusInternalServerError, "ERROR", "boom: disk on fire"},
-		{"Panic", func(echo.Context) error { panic("kaboom") }, http.StatusInternalServerError, "ERROR", "panic: kaboom"},
-		{"NotFound", func(echo.Context) error { return company.ErrNotFound }, http.StatusNotFound, "WARN", company.ErrNotFound.Error()},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var logs bytes.Buffer
-			authSvc, err := auth.NewService(nil, auth.Options{Secret: "test-session-secret-0123456789abcdef"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := NewServer(Deps{Config: config.Config{Env: config.EnvTest}, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Auth: authSvc})
-			s.e.GET("/fail", tt.handler)
+	t.Run("ServerError", func(t *testing.T) {
+		t.Parallel()
+		rec, line := serveAndLog(t, func(echo.Context) error { return errors.New("boom: disk on fire") })
+		checkRequestLine(t, rec, line, http.StatusInternalServerError, "ERROR", "boom: disk on fire")
+		if strings.Contains(rec.Body.String(), "disk on fire") {
+			t.Error("the 500 page shows the error")
+		}
+	})
+	t.Run("Panic", func(t *testing.T) {
+		t.Parallel()
+		rec, line := serveAndLog(t, func(echo.Context) error { panic("kaboom") })
+		checkRequestLine(t, rec, line, http.StatusInternalServerError, "ERROR", "panic: kaboom")
+		if got, _ := line["error"].(string); !strings.Contains(got, "goroutine") {
+			t.Errorf("panic logged without its stack: %q", got)
+		}
+		if strings.Contains(rec.Body.String(), "kaboom") {
+			t.Error("the 500 page shows the panic")
+		}
+	})
+	t.Run("NotFound", func(t *testing.T) {
+		t.Parallel()
+		rec, line := serveAndLog(t, func(echo.Context) error { return company.ErrNotFound })
+		checkRequestLine(t, rec, line, http.StatusNotFound, "WARN", company.ErrNotFound.Error())
+	})
+}
 
-			rec := httptest.NewRecorder()
-			s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/fail", nil))
-			if rec.Code != tt.wantStatus {
-				t.Fatalf("GET /fail = %d, want %d", rec.Code, tt.wantStatus)
-			}
-			if tt.wantStatus >= 500 && strings.Contains(rec.Body.String(), strings.TrimPrefix(tt.wantError, "panic: ")) {
-				t.Errorf("the %d page shows the error %q", rec.Code, tt.wantError)
-			}
+// serveAndLog serves one GET with h on the real app's middleware and
+// returns the answer and the one line logged for it.
+func serveAndLog(t *testing.T, h echo.HandlerFunc) (*httptest.ResponseRecorder, map[string]any) {
+	t.Helper()
+	var logs bytes.Buffer
+	authSvc, err := auth.NewService(nil, auth.Options{Secret: "test-session-secret-0123456789abcdef"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(Deps{Config: config.Config{Env: config.EnvTest}, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Auth: authSvc})
+	s.e.GET("/fail", h)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/fail", nil))
 
-			var lines []map[string]any
-			for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
-				var line map[string]any
-				if err := json.Unmarshal([]byte(l), &line); err != nil {
-					t.Fatalf("log line %q: %v", l, err)
-				}
-				lines = append(lines, line)
-			}
-			if len(lines) != 1 {
-				t.Fatalf("%d log lines for one failed request, want 1:\n%s", len(lines), logs.String())
-			}
-			line := lines[0]
-			if line["level"] != tt.wantLevel || line["msg"] != "request" || line["path"] != "/fail" || line["status"] != float64(tt.wantStatus) {
-				t.Errorf("log line = %v, want a %s request line for /fail with status %d", line, tt.wantLevel, tt.wantStatus)
-			}
-			if id, _ := line["request_id"].(string); id == "" || id != rec.Header().Get(echo.HeaderXRequestID) {
-				t.Errorf("log line request_id = %q, want the response's %q", id, rec.Header().Get(echo.HeaderXRequestID))
-			}
-			if got, _ := line["error"].(string); !strings.Contains(got, tt.wantError) {
-				t.Errorf("log line error = %q, want it to contain %q", got, tt.wantError)
-			}
-			if got, _ := line["error"].(string); tt.name == "Panic" && !strings.Contains(got, "goroutine") {
-				t.Errorf("panic logged without its stack: %q", got)
-			}
-		})
+	out := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(out) != 1 {
+		t.Fatalf("%d log lines for one failed request, want 1:\n%s", len(out), logs.String())
+	}
+	var line map[string]any
+	if err := json.Unmarshal([]byte(out[0]), &line); err != nil {
+		t.Fatalf("log line %q: %v", out[0], err)
+	}
+	return rec, line
+}
+
+// checkRequestLine checks that line is the request's line, at level, with
+// its status, request id and an error containing wantError.
+func checkRequestLine(t *testing.T, rec *httptest.ResponseRecorder, line map[string]any, status int, level, wantError string) {
+	t.Helper()
+	if rec.Code != status {
+		t.Errorf("GET /fail = %d, want %d", rec.Code, status)
+	}
+	if line["level"] != level || line["msg"] != "request" || line["path"] != "/fail" || line["status"] != float64(status) {
+		t.Errorf("log line = %v, want a %s request line for /fail with status %d", line, level, status)
+	}
+	if id, _ := line["request_id"].(string); id == "" || id != rec.Header().Get(echo.HeaderXRequestID) {
+		t.Errorf("log line request_id = %q, want the response's %q", id, rec.Header().Get(echo.HeaderXRequestID))
+	}
+	if got, _ := line["error"].(string); !strings.Contains(got, wantError) {
+		t.Errorf("log line error = %q, want it to contain %q", got, wantError)
 	}
 }
 
