@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
@@ -240,6 +241,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
+		Keys: a.keys, Tokens: apitoken.New(a.pool, a.cfg.APITokenRateLimit),
 		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
 	})
 	if err := a.startJobs(ctx); err != nil {

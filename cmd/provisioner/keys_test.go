@@ -98,3 +98,31 @@ func TestProductionRefusesKeysWithoutKeyset(t *testing.T) {
 		t.Fatalf("serve in production without a keyset: %v", err)
 	}
 }
+
+func TestTokenCLI(t *testing.T) {
+	t.Parallel()
+	getenv, pool := userEnv(t, nil)
+	out, stderr, err := runCLI(t, getenv, "", "token", "create", "--name", "host-app", "--scopes", "companies:write,keys:read")
+	if err != nil {
+		t.Fatalf("%v %s", err, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	value := lines[len(lines)-1]
+	if !strings.HasPrefix(value, "pvt_") {
+		t.Fatalf("printed %q", out)
+	}
+	list, _, err := runCLI(t, getenv, "", "token", "list")
+	if err != nil || !strings.Contains(list, "host-app") || !strings.Contains(list, "companies:write,keys:read") || strings.Contains(list, value) {
+		t.Errorf("list: %v %q", err, list)
+	}
+	if _, stderr, err := runCLI(t, getenv, "", "token", "create", "--name", "x", "--scopes", "root"); err == nil || !strings.Contains(stderr, "--scopes") {
+		t.Errorf("bad scope: %v %q", err, stderr)
+	}
+	if _, _, err := runCLI(t, getenv, "", "token", "revoke", "host-app"); err != nil {
+		t.Fatal(err)
+	}
+	var revoked bool
+	if err := pool.QueryRow(context.Background(), `SELECT revoked_at IS NOT NULL FROM api_tokens WHERE name = 'host-app'`).Scan(&revoked); err != nil || !revoked {
+		t.Errorf("not revoked: %v", err)
+	}
+}

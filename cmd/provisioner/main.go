@@ -47,6 +47,8 @@ commands:
   user add|list|disable manage staff accounts (provisioner user help)
   keys keyset create|rotate, keys reencrypt, keys backfill [--dry-run]
                         per-company OpenAI keys (provisioner keys help)
+  token create|list|revoke
+                        host-app API tokens (provisioner token help)
 
 Configuration comes from the environment; see README.md. Without DATABASE_URL,
 the commands use a private PostgreSQL kept in DATA_DIR (default ./.data).`
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -76,6 +76,8 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 	switch {
 	case db.IsUniqueViolation(err, "companies_name_lower_key"):
 		return SignupResult{}, ErrNameTaken
+	case db.IsUniqueViolation(err, "company_external_ids_external_id_key"):
+		return SignupResult{}, ErrExternalIDTaken
 	case db.IsUniqueViolation(err, "companies_signup_token_key"):
 		// The same form, submitted twice at once: the other request won.
 		r, err := s.q.GetCompanyBySignupToken(ctx, &p.Token)
@@ -129,6 +131,11 @@ func (s *Service) insertSignup(ctx context.Context, conn *pgxpool.Conn, p Signup
 		})
 		if err != nil {
 			return err
+		}
+		if p.ExternalID != "" {
+			if err := q.InsertExternalID(ctx, dbgen.InsertExternalIDParams{CompanyID: row.ID, ExternalID: p.ExternalID}); err != nil {
+				return err
+			}
 		}
 		if !configured {
 			// The seed's behaviour: no key, no project. A backfill after

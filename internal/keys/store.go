@@ -120,6 +120,9 @@ func (s *Service) Reveal(ctx context.Context, companyID int64, actor audit.Actor
 		k     Key
 		value openai.Secret
 	)
+	if s.ks == nil {
+		return Key{}, openai.Secret{}, ErrDisabled
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		r, err := q.GetCurrentCompanyKey(ctx, companyID)

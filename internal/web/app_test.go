@@ -24,12 +24,14 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
+	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
@@ -53,6 +55,9 @@ type testApp struct {
 	auth   *auth.Service
 	// backfill is the app's Backfiller, to follow runs.
 	backfill *provision.Backfiller
+	// keys and tokens are set with appOptions.keys.
+	keys   *keys.Service
+	tokens *apitoken.Service
 }
 
 type appOptions struct {
@@ -64,6 +69,7 @@ type appOptions struct {
 	apiToken      string // ADMIN_API_TOKEN
 	setupToken    string // a first run's setup token (setup.go)
 	jobsUI        bool   // serve River's job dashboard (jobs.go)
+	keys          bool   // per-company keys and the host-app API (api_v1*.go)
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -122,11 +128,24 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 		settings = provision.Settings{MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, SettleDelay: 300 * time.Millisecond}
 	}
 	prov := provision.New(pool, projects, settings, m, logger)
-	rc, err := provision.NewRiverClient(pool, prov, provision.ClientOptions{
+	ropts := provision.ClientOptions{
 		Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second, Logger: logger,
-	})
+	}
+	if o.keys {
+		app.keys = newTestKeys(t, pool, projects, logger)
+		app.tokens = apitoken.New(pool, 1000)
+		prov.SetOnLinked(func(ctx context.Context, tx pgx.Tx, companyID int64, _ string) error {
+			return app.keys.EnqueueTx(ctx, tx, companyID, keys.TriggerProject)
+		})
+		ropts.Register = func(w *river.Workers) { app.keys.Register(w, 20*time.Second) }
+		ropts.Queues = map[string]river.QueueConfig{keys.QueueKeys: {MaxWorkers: 4}}
+	}
+	rc, err := provision.NewRiverClient(pool, prov, ropts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if app.keys != nil {
+		app.keys.SetRiver(rc)
 	}
 	if o.work {
 		if err := rc.Start(ctx); err != nil {
@@ -140,7 +159,8 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	}
 	app.river = rc
 	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
-	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken}
+	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken,
+		Keys: app.keys, Tokens: app.tokens}
 	// AUTH-WIRING: staff accounts and sessions.
 	authSvc, err := auth.NewService(pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
 	if err != nil {

@@ -17,9 +17,11 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/provision"
 )
 
@@ -31,6 +33,10 @@ type Deps struct {
 	Companies *company.Service
 	Auth      *auth.Service
 	Backfill  *provision.Backfiller
+	// Keys and Tokens serve the per-company keys and the host-app API
+	// (api_v1*.go); nil leaves /api/v1 answering 503.
+	Keys   *keys.Service
+	Tokens *apitoken.Service
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// JobsUI, if set, is River's job dashboard, served to admins under
@@ -53,6 +59,8 @@ type Server struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	keys      *keys.Service
+	tokens    *apitoken.Service
 	gatherer  prometheus.Gatherer
 	jobsUI    http.Handler
 	sandbox   bool
@@ -67,7 +75,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		setup: newFirstRun(d.SetupToken),
 	}
 	e.HTTPErrorHandler = s.handleError
