@@ -28,6 +28,7 @@ import (
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/web"
+	"github.com/provisioner/provisioner/internal/webhook"
 )
 
 // app is the wired application: every long-lived dependency, built once.
@@ -43,6 +44,7 @@ type app struct {
 	auth      *auth.Service
 	backfill  *provision.Backfiller
 	keys      *keys.Service
+	webhooks  *webhook.Service
 	// riverOpts are the options river was built with; the backfill
 	// command builds a client of its own from them.
 	riverOpts provision.ClientOptions
@@ -118,12 +120,31 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		d.close()
 		return nil, err
 	}
-	// Every linking of a project enqueues the key step in its transaction.
-	prov.SetOnLinked(func(ctx context.Context, tx pgx.Tx, companyID int64, _ string) error {
-		return keySvc.EnqueueTx(ctx, tx, companyID, keys.TriggerProject)
+	hooks, err := webhook.New(pool, cfg.WebhookURL, cfg.WebhookSecret, nil)
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("WEBHOOK_SECRET: %w", err)
+	}
+	// Every linking of a project enqueues the key step in its transaction,
+	// and the webhooks of each step go out with what they report.
+	prov.SetOnLinked(func(ctx context.Context, tx pgx.Tx, companyID int64, projectID string) error {
+		if err := keySvc.EnqueueTx(ctx, tx, companyID, keys.TriggerProject); err != nil {
+			return err
+		}
+		return hooks.Emit(ctx, tx, webhook.CompanyProvisioned, companyID, map[string]any{"project_id": projectID})
 	})
-	riverOpts.Register = func(w *river.Workers) { keySvc.Register(w, jobTimeout) }
-	riverOpts.Queues = map[string]river.QueueConfig{keys.QueueKeys: {MaxWorkers: max(cfg.ProvisionWorkers, 1)}}
+	prov.SetOnFailed(func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error {
+		return hooks.Emit(ctx, tx, webhook.CompanyFailed, companyID, map[string]any{"reason": reason})
+	})
+	keySvc.SetOnEvent(hooks.Emit)
+	riverOpts.Register = func(w *river.Workers) {
+		keySvc.Register(w, jobTimeout)
+		hooks.Register(w)
+	}
+	riverOpts.Queues = map[string]river.QueueConfig{
+		keys.QueueKeys:        {MaxWorkers: max(cfg.ProvisionWorkers, 1)},
+		webhook.QueueWebhooks: {MaxWorkers: 4},
+	}
 	riverOpts.PeriodicJobs = keys.PeriodicJobs(time.Hour)
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {
@@ -131,12 +152,18 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		return nil, err
 	}
 	keySvc.SetRiver(rc)
+	hooks.SetRiver(rc)
+	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
+	companies.SetOnCreated(func(ctx context.Context, tx pgx.Tx, companyID int64) error {
+		return hooks.Emit(ctx, tx, webhook.CompanyCreated, companyID, nil)
+	})
 	return &app{
 		cfg: cfg, logger: logger, db: d, pool: pool, registry: registry, prov: prov, river: rc,
-		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),
+		companies: companies,
 		auth:      authSvc,
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
 		keys:      keySvc,
+		webhooks:  hooks,
 		riverOpts: riverOpts,
 		working:   work,
 	}, nil

@@ -119,6 +119,15 @@ type Provisioner struct {
 	// onLinked, if set, runs in the transaction that links a project to a
 	// company, on every path: the key step enqueues itself there.
 	onLinked LinkedFunc
+	// onFailed, if set, runs in the transaction that marks a company
+	// failed for good (webhooks).
+	onFailed func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error
+}
+
+// SetOnFailed sets the hook run in the transaction that marks a company's
+// provisioning failed for good.
+func (p *Provisioner) SetOnFailed(fn func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error) {
+	p.onFailed = fn
 }
 
 // LinkedFunc is told, inside the linking transaction, that a company now
@@ -458,6 +467,11 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 			ID: c.ID, Status: string(status), Error: errText, NextAttemptAt: next,
 		}); err != nil {
 			return err
+		}
+		if res.Outcome == Failed && p.onFailed != nil {
+			if err := p.onFailed(ctx, tx, c.ID, errText); err != nil {
+				return err
+			}
 		}
 		if res.Outcome.Final() && a.OnFinal != nil {
 			return a.OnFinal(ctx, tx)
