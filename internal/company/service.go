@@ -96,6 +96,7 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 			Name: p.Name, Industry: p.Industry, ContactName: p.ContactName, ContactEmail: p.ContactEmail,
 			Website: p.Website, CompanySize: p.Size, Country: p.Country, SignupToken: token,
 			ProjectDescription: ProjectDescription(p.Name, p.Industry), ProvisioningStatus: string(status),
+			NameKey: p.NameKey(),
 		})
 		if err != nil {
 			return err
@@ -135,7 +136,7 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 		claim.Release()
 	}
 	switch {
-	case db.IsUniqueViolation(err, "companies_name_lower_key"):
+	case db.IsUniqueViolation(err, "companies_name_lower_key"), db.IsUniqueViolation(err, "companies_name_key_key"):
 		return SignupResult{}, ErrNameTaken
 	case db.IsUniqueViolation(err, "companies_signup_token_key"):
 		// The same form, submitted twice at once: the other request won.

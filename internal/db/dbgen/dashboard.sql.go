@@ -91,7 +91,7 @@ func (q *Queries) ListAuditEntries(ctx context.Context, arg ListAuditEntriesPara
 }
 
 const listCompaniesByName = `-- name: ListCompaniesByName :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -155,6 +155,7 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -168,7 +169,7 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 }
 
 const listCompaniesByNameDesc = `-- name: ListCompaniesByNameDesc :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -233,6 +234,7 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -246,7 +248,7 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 }
 
 const listCompaniesNewest = `-- name: ListCompaniesNewest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -310,6 +312,7 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -323,7 +326,7 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 }
 
 const listCompaniesOldest = `-- name: ListCompaniesOldest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -387,6 +390,7 @@ func (q *Queries) ListCompaniesOldest(ctx context.Context, arg ListCompaniesOlde
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
