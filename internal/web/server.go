@@ -20,6 +20,7 @@ import (
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/ratelimit"
 )
 
 // Deps are the services the web app is built on.
@@ -56,7 +57,9 @@ type Server struct {
 	jobsUI    http.Handler
 	sandbox   bool
 	setup     *firstRun // nil unless this is a first run
-	http      *http.Server
+	// signupLimit counts public signups per client address (signup.go).
+	signupLimit *ratelimit.Limiter
+	http        *http.Server
 }
 
 // NewServer builds the app with every route registered.
@@ -67,10 +70,11 @@ func NewServer(d Deps) *Server {
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
 		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
-		setup: newFirstRun(d.SetupToken),
+		setup:       newFirstRun(d.SetupToken),
+		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),
 	}
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	s.routes()
 	s.http = &http.Server{
 		Handler:           e,
