@@ -47,6 +47,8 @@ type Service struct {
 	pool     *pgxpool.Pool
 	q        *dbgen.Queries
 	store    *sessions.CookieStore
+	cookie   string // the session cookie's name (CookieName or HostCookieName)
+	csrfKey  []byte // keys CSRF tokens (csrf.go)
 	ttl      time.Duration
 	throttle Throttle
 	hash     HashParams
@@ -84,17 +86,32 @@ func NewService(pool *pgxpool.Pool, o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: derive cookie keys: %w", err)
 	}
+	csrfKey, err := hkdf.Key(sha256.New, []byte(o.Secret), nil, "provisioner csrf token key", 32)
+	if err != nil {
+		return nil, fmt.Errorf("auth: derive csrf key: %w", err)
+	}
 	store := sessions.NewCookieStore(hashKey, blockKey)
 	store.MaxAge(int(o.SessionTTL / time.Second)) // also bounds the age the codec accepts
 	store.Options.Path = "/"
 	store.Options.HttpOnly = true
 	store.Options.Secure = o.Secure
 	store.Options.SameSite = http.SameSiteLaxMode
+	cookie := CookieName
+	if o.Secure {
+		// __Host-: the browser takes the cookie only from a secure origin,
+		// for Path=/ and without Domain, so no sibling subdomain or plain
+		// HTTP page can set or overwrite it.
+		cookie = HostCookieName
+	}
 	return &Service{
-		pool: pool, q: dbgen.New(pool), store: store, ttl: o.SessionTTL,
+		pool: pool, q: dbgen.New(pool), store: store, cookie: cookie, csrfKey: csrfKey, ttl: o.SessionTTL,
 		throttle: o.Throttle, hash: o.Hash, now: o.Now,
 	}, nil
 }
+
+// CookieName is the name of the session cookie: HostCookieName when
+// cookies are Secure (production), else the package's CookieName.
+func (s *Service) CookieName() string { return s.cookie }
 
 // CookieStore is the gorilla/sessions store for the session cookie, which
 // carries only the session token and flash messages.

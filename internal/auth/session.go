@@ -16,8 +16,12 @@ import (
 	"github.com/provisioner/provisioner/internal/db/dbgen"
 )
 
-// CookieName is the name of the session cookie.
+// CookieName is the name of the session cookie outside production.
 const CookieName = "provisioner_session"
+
+// HostCookieName is the session cookie's name with Secure cookies: the
+// __Host- prefix binds it to this exact host over HTTPS.
+const HostCookieName = "__Host-provisioner_session"
 
 // touchEvery is how stale a session's last_seen_at may get before a
 // request updates it, so that browsing does not write on every click.
@@ -197,8 +201,13 @@ func SessionToken(sess *sessions.Session) string {
 	return t
 }
 
-// SetSessionToken puts token in the cookie session, replacing any other.
-func SetSessionToken(sess *sessions.Session, token string) { sess.Values[tokenKey] = token }
+// SetSessionToken puts token in the cookie session, replacing any other,
+// and ends the pre-session, so that CSRF tokens issued before the login
+// no longer work (csrf.go).
+func SetSessionToken(sess *sessions.Session, token string) {
+	sess.Values[tokenKey] = token
+	delete(sess.Values, preSessionKey)
+}
 
 // ClearSessionToken removes the token from the cookie session.
 func ClearSessionToken(sess *sessions.Session) { delete(sess.Values, tokenKey) }

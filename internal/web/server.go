@@ -60,6 +60,7 @@ type Server struct {
 	// signupLimit counts public signups per client address (signup.go).
 	signupLimit *ratelimit.Limiter
 	http        *http.Server
+	handler     http.Handler // e behind the cross-origin protection (csrf.go)
 }
 
 // NewServer builds the app with every route registered.
@@ -76,8 +77,9 @@ func NewServer(d Deps) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	s.routes()
+	s.handler = crossOrigin(e)
 	s.http = &http.Server{
-		Handler:           e,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -86,8 +88,9 @@ func NewServer(d Deps) *Server {
 	return s
 }
 
-// Handler returns the app as an http.Handler (for tests).
-func (s *Server) Handler() http.Handler { return s.e }
+// Handler returns the app as an http.Handler (for tests), with the
+// cross-origin protection in front as it is served.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve answers requests on the configured address until Shutdown.
 func (s *Server) Serve(ready func(addr string)) error {

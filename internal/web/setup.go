@@ -231,7 +231,7 @@ func (s *Server) handleSetupSubmit(c echo.Context) error {
 		s.flash(c, "success", "Your admin account is ready: sign in.")
 		return redirect(c, "/admin/login")
 	}
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func (s *Server) handleLoginSubmit(c echo.Context) error {
 		return err
 	}
 
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (s *Server) handleLoginSubmit(c echo.Context) error {
 // handleLogout handles "POST /admin/logout": the server-side session is
 // revoked, so a copy of the old cookie no longer works either.
 func (s *Server) handleLogout(c echo.Context) error {
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err != nil {
 		return err
 	}
