@@ -224,7 +224,7 @@ func (s *Server) handleSetupSubmit(c echo.Context) error {
 	}
 	s.logger.Info("first admin created on the setup page", slog.String("ip", c.RealIP()))
 
-	u, token, err := s.auth.Login(ctx, f.Email, f.Password, c.RealIP())
+	u, token, err := s.auth.Login(ctx, f.Email, f.Password, rateKey(c.RealIP()))
 	if err != nil {
 		// The account exists; signing in by hand still works.
 		s.logger.Warn("sign in the first admin", slog.Any("error", err))
