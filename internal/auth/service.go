@@ -223,7 +223,10 @@ func (s *Service) GetUserByEmail(ctx context.Context, email string) (Account, er
 
 // DisableUser disables the staff user id and revokes all their sessions
 // at once, recording who did it. Returns ErrNotFound, ErrDisableSelf when
-// actor is that user, and ErrAlreadyDisabled (nothing changes).
+// actor is that user, ErrAlreadyDisabled (nothing changes) and
+// ErrLastAdmin when id is the last active admin: disables are serialised
+// in the database, so two admins disabling each other at the same moment
+// leave one of them active.
 func (s *Service) DisableUser(ctx context.Context, actor audit.Actor, id int64) (Account, error) {
 	if actor.ID == id {
 		return Account{}, ErrDisableSelf
@@ -231,10 +234,10 @@ func (s *Service) DisableUser(ctx context.Context, actor audit.Actor, id int64) 
 	var row dbgen.StaffUser
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		n, err := q.DisableStaffUser(ctx, id)
-		if err != nil {
+		if err := q.LockStaffAdmins(ctx); err != nil {
 			return err
 		}
+		var err error
 		row, err = q.GetStaffUser(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
@@ -242,9 +245,22 @@ func (s *Service) DisableUser(ctx context.Context, actor audit.Actor, id int64) 
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if row.Disabled {
 			return ErrAlreadyDisabled
 		}
+		if Role(row.Role) == RoleAdmin {
+			others, err := q.CountOtherActiveAdmins(ctx, id)
+			if err != nil {
+				return err
+			}
+			if others == 0 {
+				return ErrLastAdmin
+			}
+		}
+		if _, err := q.DisableStaffUser(ctx, id); err != nil {
+			return err
+		}
+		row.Disabled = true
 		revoked, err := q.RevokeStaffSessionsOfUser(ctx, dbgen.RevokeStaffSessionsOfUserParams{UserID: id, Now: s.now()})
 		if err != nil {
 			return err
@@ -254,7 +270,7 @@ func (s *Service) DisableUser(ctx context.Context, actor audit.Actor, id int64) 
 			Detail: fmt.Sprintf("%s (%s); %d session(s) ended", row.Email, row.Role, revoked),
 		})
 	})
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrAlreadyDisabled) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrAlreadyDisabled) || errors.Is(err, ErrLastAdmin) {
 		return accountFromRow(row), err
 	}
 	if err != nil {

@@ -221,6 +221,8 @@ func (s *Server) handleStaffDisable(c echo.Context) error {
 		s.flash(c, "error", "You cannot disable your own account.")
 	case errors.Is(err, auth.ErrAlreadyDisabled):
 		s.flash(c, "info", acc.Email+" was already disabled.")
+	case errors.Is(err, auth.ErrLastAdmin):
+		s.flash(c, "error", acc.Email+" is the last active admin and cannot be disabled. Add another admin first.")
 	case err != nil:
 		return err
 	default:
