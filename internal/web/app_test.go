@@ -68,6 +68,7 @@ type appOptions struct {
 	signupRate     int            // SIGNUP_RATE_PER_IP (0: off, as in most tests)
 	trustedProxies []netip.Prefix // TRUSTED_PROXIES
 	production     bool           // APP_ENV=production (Secure, __Host- cookies)
+	metricsToken   string         // METRICS_TOKEN: /metrics on the public address
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -90,7 +91,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	t.Cleanup(fake.Close)
 
 	cfg := config.Config{Env: config.EnvTest, SignupTimeout: o.signupTimeout, AdminAPIToken: o.apiToken,
-		SignupRatePerIP: o.signupRate, TrustedProxies: o.trustedProxies}
+		SignupRatePerIP: o.signupRate, TrustedProxies: o.trustedProxies, MetricsToken: o.metricsToken}
 	if o.production {
 		cfg.Env = config.EnvProduction
 	}

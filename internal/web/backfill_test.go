@@ -393,7 +393,7 @@ func TestBackfillAPI_Token(t *testing.T) {
 	if loc := resp.Header.Get("Location"); loc != backfillAPI+"/1" {
 		t.Errorf("Location = %q", loc)
 	}
-	resp, body = a.apiCall(http.MethodPost, backfillAPI, ``, tokenHeader)
+	resp, body = a.apiCall(http.MethodPost, backfillAPI, `{"dry_run": false}`, tokenHeader)
 	if resp.StatusCode != http.StatusConflict || body["id"] != 1.0 {
 		t.Errorf("second start = %d %v, want 409 with run 1", resp.StatusCode, body)
 	}

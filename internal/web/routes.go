@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/provisioner/provisioner/static"
 )
@@ -15,11 +14,12 @@ func (s *Server) routes() {
 	e := s.e
 	s.commonMiddleware()
 
-	// Probes and metrics: no CSRF, no session.
+	// Probes and metrics: no CSRF, no session. /metrics is on the public
+	// address only for a bearer METRICS_TOKEN (metrics.go).
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
-	if s.gatherer != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})))
+	if h := s.MetricsHandler(); h != nil && s.cfg.MetricsToken != "" {
+		e.GET("/metrics", echo.WrapHandler(h), s.requireMetricsToken)
 	}
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.FS))), cacheStatic)
 

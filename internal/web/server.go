@@ -61,6 +61,7 @@ type Server struct {
 	signupLimit *ratelimit.Limiter
 	http        *http.Server
 	handler     http.Handler // e behind the cross-origin protection (csrf.go)
+	metricsHTTP *http.Server // the METRICS_ADDR listener, if any (metrics.go)
 }
 
 // NewServer builds the app with every route registered.
@@ -99,6 +100,10 @@ func (s *Server) Serve(ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
+	if err := s.serveMetrics(); err != nil {
+		ln.Close()
+		return err
+	}
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -110,7 +115,12 @@ func (s *Server) Serve(ready func(addr string)) error {
 
 // Shutdown stops accepting connections and waits for in-flight requests
 // until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.metricsHTTP != nil {
+		_ = s.metricsHTTP.Shutdown(ctx)
+	}
+	return s.http.Shutdown(ctx)
+}
 
 func (s *Server) commonMiddleware() {
 	s.e.Use(middleware.RequestID())
@@ -124,6 +134,7 @@ func (s *Server) commonMiddleware() {
 		ReferrerPolicy:        "strict-origin-when-cross-origin",
 	}))
 	s.e.Use(middleware.BodyLimit("1M"))
+	s.e.Use(rejectBadInput) // input.go
 }
 
 func hstsAge(production bool) int {
