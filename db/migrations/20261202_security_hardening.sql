@@ -25,7 +25,12 @@ CREATE INDEX login_failures_email_ip_idx ON login_failures (email, ip, at DESC);
 ALTER TABLE companies ADD COLUMN name_key TEXT;
 CREATE UNIQUE INDEX companies_name_key_key ON companies (name_key);
 
+-- The client address of whoever made an audited change (the same address
+-- the signup limit and the login throttle count); '' for the command line.
+ALTER TABLE audit_log ADD COLUMN actor_addr TEXT NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE audit_log DROP COLUMN actor_addr;
 DROP INDEX companies_name_key_key;
 ALTER TABLE companies DROP COLUMN name_key;
 DROP INDEX login_failures_email_ip_idx;

@@ -170,7 +170,7 @@ func runID(c echo.Context) (int64, error) {
 // staffActor is the signed-in staff member, for the audit log.
 func staffActor(c echo.Context) audit.Actor {
 	u, _ := currentUser(c)
-	return audit.Actor{ID: u.ID, Email: u.Email}
+	return audit.Actor{ID: u.ID, Email: u.Email, Addr: c.RealIP()}
 }
 
 func runURL(id int64) string { return fmt.Sprintf("/admin/backfill/%d", id) }

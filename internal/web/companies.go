@@ -235,7 +235,7 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 // actor is the signed-in staff member as the audit log records them.
 func actor(c echo.Context) audit.Actor {
 	u, _ := currentUser(c)
-	return audit.Actor{ID: u.ID, Email: u.Email}
+	return audit.Actor{ID: u.ID, Email: u.Email, Addr: c.RealIP()}
 }
 
 // handleCompanyProvision handles "POST /admin/companies/:id/provision":

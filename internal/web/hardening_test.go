@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -216,4 +217,26 @@ func freeAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
+}
+
+// The audit log records the client address the same helper finds for the
+// signup limit and the login throttle: behind a trusted proxy, the
+// forwarded client's.
+func TestAudit_RecordsClientAddress(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t, appOptions{noKey: true, trustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	app.loginAs(auth.RoleAdmin)
+	resp := app.postWith("/admin/staff", addStaffForm(app.csrfCookie(), "audited@example.com"),
+		map[string]string{"X-Forwarded-For": "192.0.2.200, 198.51.100.33"})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add staff = %d", resp.StatusCode)
+	}
+	var addr string
+	if err := app.pool.QueryRow(context.Background(),
+		`SELECT actor_addr FROM audit_log WHERE action = 'staff.add' AND detail = 'audited@example.com'`).Scan(&addr); err != nil {
+		t.Fatal(err)
+	}
+	if addr != "198.51.100.33" {
+		t.Errorf("audit actor_addr = %q, want the forwarded client 198.51.100.33", addr)
+	}
 }

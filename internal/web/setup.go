@@ -211,7 +211,7 @@ func (s *Server) handleSetupSubmit(c echo.Context) error {
 	if err := s.checkSetupToken(c, f.Token); err != nil { // another submission was first
 		return err
 	}
-	created, err := s.auth.CreateFirstAdmin(ctx, audit.Actor{Email: "first-run setup page"}, f.Email, f.Password)
+	created, err := s.auth.CreateFirstAdmin(ctx, audit.Actor{Email: "first-run setup page", Addr: c.RealIP()}, f.Email, f.Password)
 	switch {
 	case errors.As(err, &problems):
 		return s.renderSetup(c, http.StatusUnprocessableEntity, f.props(csrfToken(c), problems))

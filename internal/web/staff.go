@@ -187,7 +187,7 @@ func (s *Server) handleStaffAdd(c echo.Context) error {
 		return err
 	}
 	if problems == nil && confirmErr == "" {
-		created, err := s.auth.CreateUser(c.Request().Context(), audit.Actor{ID: me.ID, Email: me.Email}, acc)
+		created, err := s.auth.CreateUser(c.Request().Context(), audit.Actor{ID: me.ID, Email: me.Email, Addr: c.RealIP()}, acc)
 		switch {
 		case errors.As(err, &problems):
 		case errors.Is(err, auth.ErrEmailTaken):
@@ -213,7 +213,7 @@ func (s *Server) handleStaffDisable(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusNotFound)
 	}
 	me, _ := currentUser(c)
-	acc, err := s.auth.DisableUser(c.Request().Context(), audit.Actor{ID: me.ID, Email: me.Email}, id)
+	acc, err := s.auth.DisableUser(c.Request().Context(), audit.Actor{ID: me.ID, Email: me.Email, Addr: c.RealIP()}, id)
 	switch {
 	case errors.Is(err, auth.ErrNotFound):
 		return echo.NewHTTPError(http.StatusNotFound, "There is no such staff user.")

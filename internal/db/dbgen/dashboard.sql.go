@@ -31,7 +31,7 @@ func (q *Queries) CompanyTotals(ctx context.Context) (CompanyTotalsRow, error) {
 }
 
 const listAuditEntries = `-- name: ListAuditEntries :many
-SELECT id, at, actor_id, actor_email, action, company_id, company_name, before, after, detail FROM audit_log
+SELECT id, at, actor_id, actor_email, action, company_id, company_name, before, after, detail, actor_addr FROM audit_log
 WHERE ($1::text = '' OR action = $1::text)
   AND ($2::text = '' OR lower(actor_email) LIKE lower($2::text))
   AND ($3::text = '' OR lower(company_name) LIKE lower($3::text))
@@ -79,6 +79,7 @@ func (q *Queries) ListAuditEntries(ctx context.Context, arg ListAuditEntriesPara
 			&i.Before,
 			&i.After,
 			&i.Detail,
+			&i.ActorAddr,
 		); err != nil {
 			return nil, err
 		}

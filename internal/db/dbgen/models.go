@@ -19,6 +19,7 @@ type AuditLog struct {
 	Before      string
 	After       string
 	Detail      string
+	ActorAddr   string
 }
 
 type BackfillItem struct {
