@@ -9,6 +9,3 @@ LIMIT @max_rows;
 -- A success from an address clears that address's failures for the email
 -- only: failures from elsewhere (an attacker's) keep counting.
 DELETE FROM login_failures WHERE email = @email AND ip = @addr;
-
--- name: CountLoginFailuresByIP :one
-SELECT count(*) FROM login_failures WHERE ip = @addr AND at > @since;

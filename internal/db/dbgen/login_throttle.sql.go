@@ -10,22 +10,6 @@ import (
 	"time"
 )
 
-const countLoginFailuresByIP = `-- name: CountLoginFailuresByIP :one
-SELECT count(*) FROM login_failures WHERE ip = $1 AND at > $2
-`
-
-type CountLoginFailuresByIPParams struct {
-	Addr  string
-	Since time.Time
-}
-
-func (q *Queries) CountLoginFailuresByIP(ctx context.Context, arg CountLoginFailuresByIPParams) (int64, error) {
-	row := q.db.QueryRow(ctx, countLoginFailuresByIP, arg.Addr, arg.Since)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
-}
-
 const deleteLoginFailuresByEmailAndIP = `-- name: DeleteLoginFailuresByEmailAndIP :exec
 DELETE FROM login_failures WHERE email = $1 AND ip = $2
 `
