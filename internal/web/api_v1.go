@@ -35,12 +35,6 @@ func (s *Server) apiV1Routes(v1 *echo.Group) {
 	s.apiV1KeyRoutes(v1)                        // api_v1_keys.go
 }
 
-func noStore(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
-		return next(c)
-	}
-}
 
 const apiTokenContextKey = "api_v1_token"
 
