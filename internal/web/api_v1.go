@@ -35,7 +35,6 @@ func (s *Server) apiV1Routes(v1 *echo.Group) {
 	s.apiV1KeyRoutes(v1)                        // api_v1_keys.go
 }
 
-
 const apiTokenContextKey = "api_v1_token"
 
 // requireScope authenticates the request's service token (once per

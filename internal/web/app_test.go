@@ -38,6 +38,7 @@ import (
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/web"
+	"github.com/provisioner/provisioner/internal/webhook"
 )
 
 const testAdminKey = "sk-admin-fake-web-tests"
@@ -56,9 +57,10 @@ type testApp struct {
 	auth   *auth.Service
 	// backfill is the app's Backfiller, to follow runs.
 	backfill *provision.Backfiller
-	// keys and tokens are set with appOptions.keys.
-	keys   *keys.Service
-	tokens *apitoken.Service
+	// keys, tokens and webhooks are set with appOptions.keys.
+	keys     *keys.Service
+	tokens   *apitoken.Service
+	webhooks *webhook.Service
 }
 
 type appOptions struct {
@@ -75,6 +77,7 @@ type appOptions struct {
 	production     bool           // APP_ENV=production (Secure, __Host- cookies)
 	metricsToken   string         // METRICS_TOKEN: /metrics on the public address
 	keys           bool           // per-company keys and the host-app API (api_v1*.go)
+	webhookURL     string         // WEBHOOK_URL (with keys): key events are delivered there
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -148,6 +151,16 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 		})
 		ropts.Register = func(w *river.Workers) { app.keys.Register(w, 20*time.Second) }
 		ropts.Queues = map[string]river.QueueConfig{keys.QueueKeys: {MaxWorkers: 4}}
+		hooks, err := webhook.New(pool, o.webhookURL, testWebhookSecret, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		app.webhooks = hooks
+		app.keys.SetOnEvent(hooks.Emit)
+		reg := ropts.Register
+		ropts.Register = func(w *river.Workers) { reg(w); hooks.Register(w) }
+		ropts.Queues[webhook.QueueWebhooks] = river.QueueConfig{MaxWorkers: 2}
+		cfg.WebhookURL = o.webhookURL
 	}
 	rc, err := provision.NewRiverClient(pool, prov, ropts)
 	if err != nil {
@@ -155,6 +168,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	}
 	if app.keys != nil {
 		app.keys.SetRiver(rc)
+		app.webhooks.SetRiver(rc)
 	}
 	if o.work {
 		if err := rc.Start(ctx); err != nil {
@@ -169,7 +183,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	app.river = rc
 	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
 	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken,
-		Keys: app.keys, Tokens: app.tokens}
+		Keys: app.keys, Tokens: app.tokens, Webhooks: app.webhooks}
 	// AUTH-WIRING: staff accounts and sessions.
 	authSvc, err := auth.NewService(pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
 	if err != nil {

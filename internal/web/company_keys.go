@@ -138,4 +138,3 @@ func (s *Server) handleCompanyKeyRevoke(c echo.Context) error {
 	}
 	return redirect(c, companyURL(id))
 }
-

@@ -4,8 +4,10 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,5 +161,74 @@ func TestSignupIssuesKey(t *testing.T) {
 	k, v, err := app.keys.Reveal(context.Background(), c.ID, audit.Actor{Email: "test"})
 	if err != nil || k.ID != sas[0].KeyID || v.Reveal() != sas[0].KeyValue {
 		t.Errorf("held key %+v %v", k, err)
+	}
+}
+
+const testWebhookSecret = "whsec_dGVzdCB3ZWJob29rIHNlY3JldCBieXRlcw=="
+
+func TestKeysAdminPages(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var events []string
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		events = append(events, r.Header.Get("webhook-id"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer host.Close()
+	app := newTestApp(t, appOptions{keys: true, work: true, webhookURL: host.URL + "/hook?token=secret-query", apiToken: strings.Repeat("a", 40)})
+	for _, name := range []string{"Back One", "Back Two", "Back Three"} {
+		p := app.fake.AddProject(name, false)
+		app.insertCompany(name, p.ID, "provisioned")
+	}
+	support := app.newClient()
+	support.loginAs(auth.RoleSupport)
+	if resp, _ := support.get("/admin/keys"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("support on the keys page: %d", resp.StatusCode)
+	}
+	app.loginAs(auth.RoleAdmin)
+	_, doc := app.get("/admin/keys")
+	if got := text(doc.Find(`[data-testid="without-key"]`)); got != "3" {
+		t.Errorf("without key: %q", got)
+	}
+	// The admin API's dry run counts the same.
+	_, body := app.apiCall("POST", "/api/admin/keys/backfill", `{"dry_run": true}`, http.Header{"Authorization": {"Bearer " + strings.Repeat("a", 40)}, "Content-Type": {"application/json"}})
+	if body["count"] != float64(3) {
+		t.Errorf("API dry run: %v", body)
+	}
+	if resp, _ := app.submit("/admin/keys", "/admin/keys/backfill", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("keys backfill: %d", resp.StatusCode)
+	}
+	waitUntil(t, "every key", func() bool { n, _ := app.keys.CountWithoutKey(context.Background()); return n == 0 })
+	// The key.created events were delivered and are listed, with Resend.
+	waitUntil(t, "the deliveries", func() bool { mu.Lock(); defer mu.Unlock(); return len(events) >= 3 })
+	_, doc = app.get("/admin/webhooks")
+	rows := doc.Find(`[data-testid="webhook-row"]`)
+	if rows.Length() != 3 {
+		t.Fatalf("%d delivery rows", rows.Length())
+	}
+	if strings.Contains(text(doc.Find(`[data-testid="webhook-url"]`)), "secret-query") {
+		t.Error("the webhook URL's query is shown")
+	}
+	first, _ := rows.First().Attr("data-event")
+	btn := rows.First().Find(`button`)
+	id := strings.TrimPrefix(btn.AttrOr("id", ""), "resend-")
+	if resp, _ := app.submit("/admin/webhooks", "/admin/webhooks/"+id+"/resend", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("resend: %d", resp.StatusCode)
+	}
+	waitUntil(t, "the resend", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, e := range events {
+			if e == first {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if resp, _ := app.submit("/admin/webhooks", "/admin/webhooks/999999/resend", nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("resend of nothing: %d", resp.StatusCode)
 	}
 }

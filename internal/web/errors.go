@@ -14,6 +14,7 @@ import (
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/webhook"
 	"github.com/provisioner/provisioner/views/pages"
 )
 
@@ -37,6 +38,8 @@ var errorStatuses = []struct {
 	{keys.ErrBusy, http.StatusConflict, "A key attempt for this company is in progress; try again in a moment."},
 	{keys.ErrCompanyNotFound, http.StatusNotFound, ""},
 	{apitoken.ErrNotFound, http.StatusNotFound, "There is no such token."},
+	{webhook.ErrNotFound, http.StatusNotFound, "There is no such delivery."},
+	{webhook.ErrDisabled, http.StatusConflict, "Webhooks are disabled: set WEBHOOK_URL and WEBHOOK_SECRET."},
 }
 
 // statusOf maps an error to the HTTP status it answers with, and the

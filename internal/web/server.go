@@ -24,6 +24,7 @@ import (
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/ratelimit"
+	"github.com/provisioner/provisioner/internal/webhook"
 )
 
 // Deps are the services the web app is built on.
@@ -38,6 +39,8 @@ type Deps struct {
 	// (api_v1*.go); nil leaves /api/v1 answering 503.
 	Keys   *keys.Service
 	Tokens *apitoken.Service
+	// Webhooks serves the deliveries page; nil shows it disabled.
+	Webhooks *webhook.Service
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// JobsUI, if set, is River's job dashboard, served to admins under
@@ -62,6 +65,7 @@ type Server struct {
 	backfill  *provision.Backfiller
 	keys      *keys.Service
 	tokens    *apitoken.Service
+	webhooks  *webhook.Service
 	gatherer  prometheus.Gatherer
 	jobsUI    http.Handler
 	sandbox   bool
@@ -80,7 +84,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		setup:       newFirstRun(d.SetupToken),
 		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),
 	}
