@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
-	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/namekey"
+	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/validation"
 )
 

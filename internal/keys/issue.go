@@ -138,7 +138,7 @@ func (s *Service) attempt(ctx context.Context, companyID int64, a Attempt, rotat
 		}
 		if last.FinishedAt == nil {
 			// A create cut off by a crash may still land at OpenAI.
-			if wait := last.StartedAt.Add(s.s.SettleDelay).Sub(time.Now()); wait > 0 {
+			if wait := time.Until(last.StartedAt.Add(s.s.SettleDelay)); wait > 0 {
 				return Result{Outcome: Waiting, RetryAfter: wait}, nil
 			}
 		}

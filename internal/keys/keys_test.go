@@ -52,18 +52,17 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type bundle struct {
-	pool    *pgxpool.Pool
-	url     string
-	fake    *openaitest.Server
-	client  *openai.Client
-	ks      *keystore.Keystore
-	keyset  []byte
-	keys    *keys.Service
-	prov    *provision.Provisioner
-	river   *river.Client[pgx.Tx]
-	clock   *clock
-	logs    *lockedBuffer
-	timeout time.Duration
+	pool   *pgxpool.Pool
+	url    string
+	fake   *openaitest.Server
+	client *openai.Client
+	ks     *keystore.Keystore
+	keyset []byte
+	keys   *keys.Service
+	prov   *provision.Provisioner
+	river  *river.Client[pgx.Tx]
+	clock  *clock
+	logs   *lockedBuffer
 }
 
 type lockedBuffer struct {
