@@ -38,16 +38,20 @@ func loadKeystore(cfg config.Config, logger *slog.Logger, required bool) (*keyst
 	if cfg.Production() {
 		return nil, errors.New("KEY_ENCRYPTION_KEYSET is required in production; create one with `provisioner keys keyset create`")
 	}
-	ks, path, created, err := keystore.LoadOrCreateDev(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		logger.Warn("⚠️ KEY_ENCRYPTION_KEYSET is not set: generated a development keyset; set KEY_ENCRYPTION_KEYSET in production", slog.String("path", path))
-	} else {
-		logger.Warn("⚠️ KEY_ENCRYPTION_KEYSET is not set: using the development keyset", slog.String("path", path))
-	}
-	return ks, nil
+	// Made on first use, so that a process that never stores a key leaves
+	// DATA_DIR alone.
+	return keystore.Lazy(func() (*keystore.Keystore, error) {
+		ks, path, created, err := keystore.LoadOrCreateDev(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			logger.Warn("⚠️ KEY_ENCRYPTION_KEYSET is not set: generated a development keyset; set KEY_ENCRYPTION_KEYSET in production", slog.String("path", path))
+		} else {
+			logger.Warn("⚠️ KEY_ENCRYPTION_KEYSET is not set: using the development keyset", slog.String("path", path))
+		}
+		return ks, nil
+	}), nil
 }
 
 // newKeyService builds the key step. Keys are disabled (the service's

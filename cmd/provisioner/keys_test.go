@@ -61,11 +61,9 @@ func TestKeysDevKeysetAndBackfillDryRun(t *testing.T) {
 	if !strings.Contains(out, "1 provisioned companies have no key") || !strings.Contains(out, "Linked") {
 		t.Errorf("dry run said %q", out)
 	}
-	if !strings.Contains(stderr, "KEY_ENCRYPTION_KEYSET is not set") {
-		t.Errorf("no warning about the development keyset: %s", stderr)
-	}
-	if _, err := os.Stat(filepath.Join(dir, keystore.DevKeysetFile)); err != nil {
-		t.Errorf("no development keyset in DATA_DIR: %v", err)
+	// Nothing was stored: the development keyset is not made yet.
+	if _, err := os.Stat(filepath.Join(dir, keystore.DevKeysetFile)); err == nil {
+		t.Error("the dry run wrote a keyset")
 	}
 	if len(fake.ServiceAccounts(p.ID)) != 0 {
 		t.Error("the dry run created a service account")
@@ -73,6 +71,12 @@ func TestKeysDevKeysetAndBackfillDryRun(t *testing.T) {
 	out, stderr, err = runCLI(t, getenv, "", "keys", "backfill")
 	if err != nil || !strings.Contains(out, "1 created") {
 		t.Fatalf("backfill: %v %q %s", err, out, stderr)
+	}
+	if !strings.Contains(stderr, "KEY_ENCRYPTION_KEYSET is not set") {
+		t.Errorf("no warning about the development keyset: %s", stderr)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, keystore.DevKeysetFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("no development keyset in DATA_DIR: %v", err)
 	}
 	if len(fake.ServiceAccounts(p.ID)) != 1 {
 		t.Errorf("the backfill made %d service accounts", len(fake.ServiceAccounts(p.ID)))

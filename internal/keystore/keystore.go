@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
@@ -37,6 +38,29 @@ import (
 type Keystore struct {
 	aead    tink.AEAD
 	primary uint32
+	// load, when set (Lazy), makes the keyset on first use.
+	once    sync.Once
+	load    func() (*Keystore, error)
+	loadErr error
+}
+
+// Lazy returns a Keystore that calls load on first use (the development
+// keyset is only written to DATA_DIR once a key is actually stored or read).
+func Lazy(load func() (*Keystore, error)) *Keystore { return &Keystore{load: load} }
+
+func (k *Keystore) ready() error {
+	if k.load == nil {
+		return nil
+	}
+	k.once.Do(func() {
+		ks, err := k.load()
+		if err != nil {
+			k.loadErr = err
+			return
+		}
+		k.aead, k.primary = ks.aead, ks.primary
+	})
+	return k.loadErr
 }
 
 // ErrDecrypt is returned when a ciphertext does not open: another row's
@@ -174,6 +198,9 @@ func associatedData(companyID int64, keyID string) []byte {
 
 // Seal encrypts value for the row of companyID and keyID (the OpenAI key ID).
 func (k *Keystore) Seal(value []byte, companyID int64, keyID string) ([]byte, error) {
+	if err := k.ready(); err != nil {
+		return nil, err
+	}
 	ct, err := k.aead.Encrypt(value, associatedData(companyID, keyID))
 	if err != nil {
 		return nil, errors.New("keystore: encrypt failed")
@@ -185,6 +212,9 @@ func (k *Keystore) Seal(value []byte, companyID int64, keyID string) ([]byte, er
 // Returns ErrDecrypt if it was sealed for another row or under a key the
 // keyset does not hold.
 func (k *Keystore) Open(ciphertext []byte, companyID int64, keyID string) ([]byte, error) {
+	if err := k.ready(); err != nil {
+		return nil, err
+	}
 	pt, err := k.aead.Decrypt(ciphertext, associatedData(companyID, keyID))
 	if err != nil {
 		return nil, ErrDecrypt
@@ -195,11 +225,17 @@ func (k *Keystore) Open(ciphertext []byte, companyID int64, keyID string) ([]byt
 // UnderPrimary reports whether ciphertext was sealed under the keyset's
 // primary key (Tink prefixes ciphertexts with their key's ID).
 func (k *Keystore) UnderPrimary(ciphertext []byte) bool {
+	if k.ready() != nil {
+		return false
+	}
 	return len(ciphertext) > 5 && ciphertext[0] == 1 && binary.BigEndian.Uint32(ciphertext[1:5]) == k.primary
 }
 
 // PrimaryKeyID is the ID of the keyset's primary key, for messages.
-func (k *Keystore) PrimaryKeyID() uint32 { return k.primary }
+func (k *Keystore) PrimaryKeyID() uint32 {
+	_ = k.ready()
+	return k.primary
+}
 
 // String keeps the keyset out of prints.
 func (k *Keystore) String() string { return "keystore.Keystore{keyset: redacted}" }

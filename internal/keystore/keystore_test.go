@@ -137,3 +137,28 @@ func TestLoadOrCreateDev(t *testing.T) {
 		t.Errorf("the second load is another keyset: %v", err)
 	}
 }
+
+func TestLazy(t *testing.T) {
+	t.Parallel()
+	calls := 0
+	inner, _ := newKeystore(t)
+	ks := keystore.Lazy(func() (*keystore.Keystore, error) { calls++; return inner, nil })
+	if calls != 0 {
+		t.Fatal("loaded before use")
+	}
+	ct, err := ks.Seal([]byte("v"), 1, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inner.Open(ct, 1, "k"); err != nil || calls != 1 {
+		t.Errorf("open with the inner keyset: %v, %d loads", err, calls)
+	}
+	_, _ = ks.Open(ct, 1, "k")
+	if calls != 1 {
+		t.Errorf("%d loads, want 1", calls)
+	}
+	failing := keystore.Lazy(func() (*keystore.Keystore, error) { return nil, os.ErrPermission })
+	if _, err := failing.Seal([]byte("v"), 1, "k"); !errors.Is(err, os.ErrPermission) {
+		t.Errorf("a failed load: %v", err)
+	}
+}
