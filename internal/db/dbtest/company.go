@@ -54,7 +54,7 @@ func InsertCompanies(t testing.TB, pool *pgxpool.Pool, rows []CompanyOpts) []int
 			createdAt[i] = &o.CreatedAt
 		}
 	}
-	// One statement however many rows: list tests insert thousands.
+	// One statement however many rows, so a list test can seed hundreds.
 	dbRows, err := pool.Query(context.Background(), `
 		INSERT INTO companies (name, industry, contact_name, contact_email, website, company_size, country,
 		                       project_description, openai_project_id, provisioning_status, provisioning_error,
