@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +20,6 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
@@ -31,12 +29,11 @@ import (
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/db"
-	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/keys"
-	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/testenv"
 	"github.com/provisioner/provisioner/internal/web"
 	"github.com/provisioner/provisioner/internal/webhook"
 )
@@ -90,15 +87,9 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 			t.Fatal(err)
 		}
 		t.Cleanup(pool.Close)
-	} else {
-		pool = dbtest.NewPool(t)
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), nil))
-
-	fake := openaitest.New(openaitest.Options{AdminKey: testAdminKey})
-	t.Cleanup(fake.Close)
-
 	cfg := config.Config{Env: config.EnvTest, SignupTimeout: o.signupTimeout, AdminAPIToken: o.apiToken,
 		SignupRatePerIP: o.signupRate, TrustedProxies: o.trustedProxies, MetricsToken: o.metricsToken}
 	if o.production {
@@ -107,91 +98,36 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	if cfg.SignupTimeout == 0 {
 		cfg.SignupTimeout = 2 * time.Second
 	}
-	app := &testApp{t: t, pool: pool, fake: fake, logs: logs}
-
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg)
-	metrics.RegisterDBCollector(reg, pool, logger)
-	var projects openai.Projects
 	if !o.noKey {
 		cfg.OpenAIAdminKey = testAdminKey
-		httpClient := &http.Client{}
-		if path := os.Getenv("OPENAI_SPEC"); path != "" {
-			checker, err := openaitest.NewSpecChecker(path)
-			if err != nil {
-				t.Fatalf("OPENAI_SPEC is set but the spec cannot be loaded: %v", err)
-			}
-			httpClient.Transport = checker.Transport(http.DefaultTransport)
-			app.spec = checker
-			t.Cleanup(func() {
-				for _, v := range checker.Violations() {
-					t.Errorf("OpenAI spec violation: %s", v)
-				}
-			})
-		}
-		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient, Observe: m.ObserveOpenAI})
-		if err != nil {
-			t.Fatal(err)
-		}
-		projects = c
 	}
 	settings := o.settings
 	if settings.BackoffBase == 0 {
 		settings = provision.Settings{MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, SettleDelay: 300 * time.Millisecond}
 	}
-	prov := provision.New(pool, projects, settings, m, logger)
-	ropts := provision.ClientOptions{
-		Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second, Logger: logger,
-	}
+	env := testenv.New(t, testenv.Options{
+		Pool: pool, AdminKey: testAdminKey, NoKey: o.noKey, OpenAITimeout: 5 * time.Second, Logger: logger,
+		Settings: settings, SignupTimeout: cfg.SignupTimeout,
+		// With keys, the app's River client is built below, with the key
+		// and webhook workers; the env's is then not started.
+		River: provision.ClientOptions{Work: o.work && !o.keys, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second},
+	})
+	app := &testApp{t: t, pool: env.Pool, fake: env.Fake, logs: logs, spec: env.Spec, river: env.River}
+	rc, reg, companies := env.River, env.Registry, env.Companies
+	app.backfill = env.Backfill
 	if o.keys {
-		app.keys = newTestKeys(t, pool, projects, logger)
-		app.tokens = apitoken.New(pool, 1000)
-		prov.SetOnLinked(func(ctx context.Context, tx pgx.Tx, companyID int64, _ string) error {
-			return app.keys.EnqueueTx(ctx, tx, companyID, keys.TriggerProject)
-		})
-		ropts.Register = func(w *river.Workers) { app.keys.Register(w, 20*time.Second) }
-		ropts.Queues = map[string]river.QueueConfig{keys.QueueKeys: {MaxWorkers: 4}}
-		hooks, err := webhook.New(pool, o.webhookURL, testWebhookSecret, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		app.webhooks = hooks
-		app.keys.SetOnEvent(hooks.Emit)
-		reg := ropts.Register
-		ropts.Register = func(w *river.Workers) { reg(w); hooks.Register(w) }
-		ropts.Queues[webhook.QueueWebhooks] = river.QueueConfig{MaxWorkers: 2}
+		rc, companies = app.withKeys(env, o, logger)
 		cfg.WebhookURL = o.webhookURL
 	}
-	rc, err := provision.NewRiverClient(pool, prov, ropts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if app.keys != nil {
-		app.keys.SetRiver(rc)
-		app.webhooks.SetRiver(rc)
-	}
-	if o.work {
-		if err := rc.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = rc.StopAndCancel(sctx)
-		})
-	}
-	app.river = rc
-	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
-	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken,
+	deps := web.Deps{Config: cfg, Logger: logger, Pool: env.Pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken,
 		Keys: app.keys, Tokens: app.tokens, Webhooks: app.webhooks}
 	// AUTH-WIRING: staff accounts and sessions.
-	authSvc, err := auth.NewService(pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
+	authSvc, err := auth.NewService(env.Pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deps.Auth, app.auth = authSvc, authSvc
 	// BACKFILL-WIRING: runs start here and run on rc when o.work is set.
-	app.backfill = provision.NewBackfiller(prov, rc, 4)
 	deps.Backfill = app.backfill
 	if o.jobsUI {
 		h, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rc, nil), Logger: logger, Prefix: web.JobsPrefix})
@@ -209,6 +145,44 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	jar, _ := cookiejar.New(nil)
 	app.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return app
+}
+
+// withKeys wires the key step, service tokens and webhooks as
+// cmd/provisioner does, on a River client of its own (started with
+// o.work), and returns it with the company service on it.
+func (a *testApp) withKeys(env *testenv.Env, o appOptions, logger *slog.Logger) (*river.Client[pgx.Tx], *company.Service) {
+	t := a.t
+	var projects openai.Projects
+	if env.OpenAI != nil {
+		projects = env.OpenAI
+	}
+	a.keys = newTestKeys(t, env.Pool, projects, logger)
+	a.tokens = apitoken.New(env.Pool, 1000)
+	hooks, err := webhook.New(env.Pool, o.webhookURL, testWebhookSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.webhooks = hooks
+	a.keys.SetOnEvent(hooks.Emit)
+	env.Prov.SetOnLinked(func(ctx context.Context, tx pgx.Tx, companyID int64, _ string) error {
+		return a.keys.EnqueueTx(ctx, tx, companyID, keys.TriggerProject)
+	})
+	rc, err := provision.NewRiverClient(env.Pool, env.Prov, provision.ClientOptions{
+		Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second, Logger: logger,
+		Register: func(w *river.Workers) { a.keys.Register(w, 20*time.Second); hooks.Register(w) },
+		Queues:   map[string]river.QueueConfig{keys.QueueKeys: {MaxWorkers: 4}, webhook.QueueWebhooks: {MaxWorkers: 2}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.keys.SetRiver(rc)
+	hooks.SetRiver(rc)
+	if o.work {
+		testenv.StartRiver(t, rc)
+	}
+	a.river = rc
+	a.backfill = provision.NewBackfiller(env.Prov, rc, 4)
+	return rc, company.NewService(env.Pool, rc, env.Prov, 2*time.Second, logger)
 }
 
 // get fetches path and parses the HTML.
