@@ -18,14 +18,17 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/web"
+	"github.com/provisioner/provisioner/internal/webhook"
 )
 
 // app is the wired application: every long-lived dependency, built once.
@@ -40,6 +43,8 @@ type app struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	keys      *keys.Service
+	webhooks  *webhook.Service
 	// riverOpts are the options river was built with; the backfill
 	// command builds a client of its own from them.
 	riverOpts provision.ClientOptions
@@ -73,9 +78,12 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	m := metrics.New(registry)
 	metrics.RegisterDBCollector(registry, pool, logger)
 
-	var projects openai.Projects
+	var (
+		projects openai.Projects
+		client   *openai.Client
+	)
 	if cfg.OpenAIConfigured() {
-		projects, err = openai.New(openai.Options{
+		client, err = openai.New(openai.Options{
 			AdminKey: cfg.OpenAIAdminKey, OrgID: cfg.OpenAIOrgID, BaseURL: cfg.OpenAIBaseURL,
 			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI,
 		})
@@ -83,6 +91,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 			d.close()
 			return nil, err
 		}
+		projects = client
 	} else {
 		logger.Warn("⚠️ OPENAI_ADMIN_KEY is not set: signups will skip OpenAI project creation until it is")
 	}
@@ -106,16 +115,55 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		RescueAfter: jobTimeout + 5*time.Second,
 		Logger:      logger,
 	}
+	keySvc, err := newKeyService(cfg, pool, client, logger)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	hooks, err := webhook.New(pool, cfg.WebhookURL, cfg.WebhookSecret, nil)
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("WEBHOOK_SECRET: %w", err)
+	}
+	// Every linking of a project enqueues the key step in its transaction,
+	// and the webhooks of each step go out with what they report.
+	prov.SetOnLinked(func(ctx context.Context, tx pgx.Tx, companyID int64, projectID string) error {
+		if err := keySvc.EnqueueTx(ctx, tx, companyID, keys.TriggerProject); err != nil {
+			return err
+		}
+		return hooks.Emit(ctx, tx, webhook.CompanyProvisioned, companyID, map[string]any{"project_id": projectID})
+	})
+	prov.SetOnFailed(func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error {
+		return hooks.Emit(ctx, tx, webhook.CompanyFailed, companyID, map[string]any{"reason": reason})
+	})
+	keySvc.SetOnEvent(hooks.Emit)
+	riverOpts.Register = func(w *river.Workers) {
+		keySvc.Register(w, jobTimeout)
+		hooks.Register(w)
+	}
+	riverOpts.Queues = map[string]river.QueueConfig{
+		keys.QueueKeys:        {MaxWorkers: max(cfg.ProvisionWorkers, 1)},
+		webhook.QueueWebhooks: {MaxWorkers: 4},
+	}
+	riverOpts.PeriodicJobs = keys.PeriodicJobs(time.Hour)
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {
 		d.close()
 		return nil, err
 	}
+	keySvc.SetRiver(rc)
+	hooks.SetRiver(rc)
+	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
+	companies.SetOnCreated(func(ctx context.Context, tx pgx.Tx, companyID int64) error {
+		return hooks.Emit(ctx, tx, webhook.CompanyCreated, companyID, nil)
+	})
 	return &app{
 		cfg: cfg, logger: logger, db: d, pool: pool, registry: registry, prov: prov, river: rc,
-		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),
+		companies: companies,
 		auth:      authSvc,
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
+		keys:      keySvc,
+		webhooks:  hooks,
 		riverOpts: riverOpts,
 		working:   work,
 	}, nil
@@ -220,6 +268,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
+		Keys: a.keys, Tokens: apitoken.New(a.pool, a.cfg.APITokenRateLimit), Webhooks: a.webhooks,
 		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
 	})
 	if err := a.startJobs(ctx); err != nil {

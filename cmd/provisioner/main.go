@@ -8,6 +8,7 @@
 //	provisioner migrate               create the database if missing, apply migrations
 //	provisioner backfill [--dry-run]  give every company without a project its project
 //	provisioner user add|list|disable staff accounts
+//	provisioner keys …                per-company OpenAI keys: keyset, reencrypt, backfill
 package main
 
 import (
@@ -44,6 +45,10 @@ commands:
   backfill [--dry-run]  create projects for every company without one, with a progress bar
                         (--dry-run: only count them and show the first names)
   user add|list|disable manage staff accounts (provisioner user help)
+  keys keyset create|rotate, keys reencrypt, keys backfill [--dry-run]
+                        per-company OpenAI keys (provisioner keys help)
+  token create|list|revoke
+                        host-app API tokens (provisioner token help)
 
 Configuration comes from the environment; see README.md. Without DATABASE_URL,
 the commands use a private PostgreSQL kept in DATA_DIR (default ./.data).`
@@ -69,6 +74,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runBackfill(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -15,6 +15,8 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_no_key::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -28,6 +30,8 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_no_key::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -41,6 +45,8 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_no_key::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -55,6 +61,8 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_no_key::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)

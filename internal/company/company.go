@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
-	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/namekey"
+	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/validation"
 )
 
@@ -99,6 +99,9 @@ type SignupParams struct {
 	// Token identifies one rendering of the signup form, so that submitting
 	// it twice creates one company.
 	Token string
+	// ExternalID is the host app's own ID for the company (API only),
+	// unique; "" for none.
+	ExternalID string
 }
 
 // Field names used as keys of ValidationError, matching the form's inputs.
@@ -155,6 +158,9 @@ func (p SignupParams) Validate() error {
 		case n > maxLen:
 			v[field] = fmt.Sprintf("%s must be at most %d characters (it has %d).", label, maxLen, n)
 		}
+	}
+	if msg := ValidateExternalID(p.ExternalID); msg != "" {
+		v[FieldExternalID] = msg
 	}
 	text(FieldName, p.Name, "Company name", true, MaxNameLen)
 	if _, bad := v[FieldName]; !bad {

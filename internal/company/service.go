@@ -25,6 +25,14 @@ type Service struct {
 	logger *slog.Logger
 	// signupTimeout bounds how long a signup waits for OpenAI.
 	signupTimeout time.Duration
+	// onCreated, if set, runs in the signup's transaction (webhooks).
+	onCreated func(ctx context.Context, tx pgx.Tx, companyID int64) error
+}
+
+// SetOnCreated sets the hook run in the transaction that registers a
+// company (the company.created webhook).
+func (s *Service) SetOnCreated(fn func(ctx context.Context, tx pgx.Tx, companyID int64) error) {
+	s.onCreated = fn
 }
 
 // NewService returns a Service. The River client may be insert-only.
@@ -79,6 +87,8 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 	switch {
 	case db.IsUniqueViolation(err, "companies_name_lower_key"), db.IsUniqueViolation(err, "companies_name_key_key"):
 		return SignupResult{}, ErrNameTaken
+	case db.IsUniqueViolation(err, "company_external_ids_external_id_key"):
+		return SignupResult{}, ErrExternalIDTaken
 	case db.IsUniqueViolation(err, "companies_signup_token_key"):
 		// The same form, submitted twice at once: the other request won.
 		r, err := s.q.GetCompanyBySignupToken(ctx, &p.Token)
@@ -133,6 +143,16 @@ func (s *Service) insertSignup(ctx context.Context, conn *pgxpool.Conn, p Signup
 		})
 		if err != nil {
 			return err
+		}
+		if s.onCreated != nil {
+			if err := s.onCreated(ctx, tx, row.ID); err != nil {
+				return err
+			}
+		}
+		if p.ExternalID != "" {
+			if err := q.InsertExternalID(ctx, dbgen.InsertExternalIDParams{CompanyID: row.ID, ExternalID: p.ExternalID}); err != nil {
+				return err
+			}
 		}
 		if !configured {
 			// The seed's behaviour: no key, no project. A backfill after

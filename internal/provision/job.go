@@ -121,6 +121,11 @@ type ClientOptions struct {
 	ErrorHandler river.ErrorHandler
 	// Backfill tunes the backfill worker (backfill_worker.go).
 	Backfill BackfillOptions
+	// Register, if set, adds other packages' workers (the key step's);
+	// Queues adds their queues and PeriodicJobs their schedules.
+	Register     func(*river.Workers)
+	Queues       map[string]river.QueueConfig
+	PeriodicJobs []*river.PeriodicJob
 }
 
 // NewRiverClient builds the River client on pool, registering the workers
@@ -144,6 +149,15 @@ func NewRiverClient(pool *pgxpool.Pool, p *Provisioner, opts ClientOptions) (*ri
 		cfg.Queues = map[string]river.QueueConfig{QueueBackfill: {MaxWorkers: 1}}
 		if !opts.Backfill.Only {
 			cfg.Queues[QueueProvision] = river.QueueConfig{MaxWorkers: max(opts.Workers, 1)}
+		}
+		if opts.Register != nil {
+			opts.Register(workers)
+		}
+		if !opts.Backfill.Only {
+			for name, q := range opts.Queues {
+				cfg.Queues[name] = q
+			}
+			cfg.PeriodicJobs = opts.PeriodicJobs
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)

@@ -116,6 +116,35 @@ type Provisioner struct {
 	settings Settings
 	metrics  *metrics.Metrics
 	logger   *slog.Logger
+	// onLinked, if set, runs in the transaction that links a project to a
+	// company, on every path: the key step enqueues itself there.
+	onLinked LinkedFunc
+	// onFailed, if set, runs in the transaction that marks a company
+	// failed for good (webhooks).
+	onFailed func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error
+}
+
+// SetOnFailed sets the hook run in the transaction that marks a company's
+// provisioning failed for good.
+func (p *Provisioner) SetOnFailed(fn func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error) {
+	p.onFailed = fn
+}
+
+// LinkedFunc is told, inside the linking transaction, that a company now
+// has a project.
+type LinkedFunc func(ctx context.Context, tx pgx.Tx, companyID int64, projectID string) error
+
+// SetOnLinked sets the hook every linking of a project runs in its
+// transaction (the key step's enqueue). Call it before serving.
+func (p *Provisioner) SetOnLinked(fn LinkedFunc) { p.onLinked = fn }
+
+// OnLinked runs the linking hook in tx, for a project linked outside
+// Provision (a manual assignment). A nil hook does nothing.
+func (p *Provisioner) OnLinked(ctx context.Context, tx pgx.Tx, companyID int64, projectID string) error {
+	if p.onLinked == nil {
+		return nil
+	}
+	return p.onLinked(ctx, tx, companyID, projectID)
 }
 
 // New returns a Provisioner. projects may be nil: attempts are then skipped.
@@ -366,6 +395,11 @@ func (p *Provisioner) finishSuccess(ctx context.Context, c dbgen.Company, attemp
 		if err := q.ResolveUncertainAttempts(ctx, dbgen.ResolveUncertainAttemptsParams{CompanyID: c.ID, KeepID: attempt.ID}); err != nil {
 			return err
 		}
+		if n > 0 {
+			if err := p.OnLinked(ctx, tx, c.ID, pr.ID); err != nil {
+				return err
+			}
+		}
 		if a.OnFinal != nil {
 			return a.OnFinal(ctx, tx)
 		}
@@ -433,6 +467,11 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 			ID: c.ID, Status: string(status), Error: errText, NextAttemptAt: next,
 		}); err != nil {
 			return err
+		}
+		if res.Outcome == Failed && p.onFailed != nil {
+			if err := p.onFailed(ctx, tx, c.ID, errText); err != nil {
+				return err
+			}
 		}
 		if res.Outcome.Final() && a.OnFinal != nil {
 			return a.OnFinal(ctx, tx)

@@ -24,6 +24,7 @@ func (s *Server) companyRoutes(g *echo.Group) {
 	g.POST("/companies/:id/provision", s.handleCompanyProvision)
 	g.POST("/companies/:id/project-id", s.handleCompanyAssignProjectID)
 	g.POST("/companies/:id/project-id/clear", s.handleCompanyClearProjectID, s.requireAdmin)
+	s.companyKeyRoutes(g) // company_keys.go: the key panel's actions
 }
 
 // busyMessage is shown when a provisioning attempt holds the company.
@@ -203,6 +204,9 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 			r.Duration = d.Round(time.Millisecond).String()
 		}
 		p.History[i] = r
+	}
+	if p.Key, err = s.companyKeyProps(c, co); err != nil {
+		return err
 	}
 	return render(c, code, pages.CompanyDetailPage(s.adminMeta(c, co.Name, "companies"), p))
 }

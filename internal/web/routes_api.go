@@ -19,6 +19,7 @@ func (s *Server) apiRoutes(api *echo.Group) {
 	backfill := api.Group("/admin/openai/projects/backfill", s.requireAPIAdmin)
 	backfill.POST("", s.handleAPIBackfillStart)
 	backfill.GET("/:id", s.handleAPIBackfillGet)
+	api.POST("/admin/keys/backfill", s.handleAPIKeysBackfill, s.requireAPIAdmin) // keys_admin.go
 }
 
 // apiActorKey is where requireAPIAdmin puts the audit.Actor of the request.

@@ -17,11 +17,14 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/ratelimit"
+	"github.com/provisioner/provisioner/internal/webhook"
 )
 
 // Deps are the services the web app is built on.
@@ -32,6 +35,12 @@ type Deps struct {
 	Companies *company.Service
 	Auth      *auth.Service
 	Backfill  *provision.Backfiller
+	// Keys and Tokens serve the per-company keys and the host-app API
+	// (api_v1*.go); nil leaves /api/v1 answering 503.
+	Keys   *keys.Service
+	Tokens *apitoken.Service
+	// Webhooks serves the deliveries page; nil shows it disabled.
+	Webhooks *webhook.Service
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// JobsUI, if set, is River's job dashboard, served to admins under
@@ -54,6 +63,9 @@ type Server struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	keys      *keys.Service
+	tokens    *apitoken.Service
+	webhooks  *webhook.Service
 	gatherer  prometheus.Gatherer
 	jobsUI    http.Handler
 	sandbox   bool
@@ -72,7 +84,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		setup:       newFirstRun(d.SetupToken),
 		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),
 	}

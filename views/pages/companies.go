@@ -8,7 +8,7 @@ type CompaniesProps struct {
 	// Query, Filter and Sort are the list's current settings, shown in the
 	// search form.
 	Query  string
-	Filter string // "all", "missing" or "failed"
+	Filter string // "all", "missing", "failed" or "no-key"
 	Sort   string // "newest", "oldest" or "name"
 	Rows   []CompanyRow
 	Pages  components.PaginationProps
@@ -49,6 +49,7 @@ var (
 		{Value: "all", Label: "All companies"},
 		{Value: "missing", Label: "Missing a project"},
 		{Value: "failed", Label: "Provisioning failed"},
+		{Value: "no-key", Label: "No OpenAI key"},
 	}
 	companySorts = []components.Option{
 		{Value: "newest", Label: "Newest first"},

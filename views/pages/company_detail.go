@@ -37,6 +37,9 @@ type CompanyDetailProps struct {
 	Assign   AssignForm
 
 	History []HistoryRow
+
+	// Key is the OpenAI key panel (company_key.templ).
+	Key CompanyKeyProps
 }
 
 // AssignForm is the "Assign project ID" form as submitted.

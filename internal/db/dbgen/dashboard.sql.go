@@ -96,18 +96,21 @@ SELECT companies.id, companies.name, companies.industry, companies.contact_name,
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (lower(name), id) > ($6::text, $7::bigint))
+  AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND ($4::text = ''
+       OR lower(name) LIKE lower($5::text)
+       OR lower(contact_email) = lower($4::text)
+       OR openai_project_id = $4::text)
+  AND (NOT $6::boolean OR (lower(name), id) > ($7::text, $8::bigint))
 ORDER BY lower(name), id
-LIMIT $8
+LIMIT $9
 `
 
 type ListCompaniesByNameParams struct {
 	OnlyMissing bool
 	OnlyFailed  bool
+	OnlyNoKey   bool
 	Search      string
 	NamePattern string
 	HasCursor   bool
@@ -125,6 +128,7 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 	rows, err := q.db.Query(ctx, listCompaniesByName,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyNoKey,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -174,18 +178,21 @@ SELECT companies.id, companies.name, companies.industry, companies.contact_name,
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (lower(name), id) < ($6::text, $7::bigint))
+  AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND ($4::text = ''
+       OR lower(name) LIKE lower($5::text)
+       OR lower(contact_email) = lower($4::text)
+       OR openai_project_id = $4::text)
+  AND (NOT $6::boolean OR (lower(name), id) < ($7::text, $8::bigint))
 ORDER BY lower(name) DESC, id DESC
-LIMIT $8
+LIMIT $9
 `
 
 type ListCompaniesByNameDescParams struct {
 	OnlyMissing bool
 	OnlyFailed  bool
+	OnlyNoKey   bool
 	Search      string
 	NamePattern string
 	HasCursor   bool
@@ -204,6 +211,7 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 	rows, err := q.db.Query(ctx, listCompaniesByNameDesc,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyNoKey,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -253,18 +261,21 @@ SELECT companies.id, companies.name, companies.industry, companies.contact_name,
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (created_at, id) < ($6::timestamptz, $7::bigint))
+  AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND ($4::text = ''
+       OR lower(name) LIKE lower($5::text)
+       OR lower(contact_email) = lower($4::text)
+       OR openai_project_id = $4::text)
+  AND (NOT $6::boolean OR (created_at, id) < ($7::timestamptz, $8::bigint))
 ORDER BY created_at DESC, id DESC
-LIMIT $8
+LIMIT $9
 `
 
 type ListCompaniesNewestParams struct {
 	OnlyMissing     bool
 	OnlyFailed      bool
+	OnlyNoKey       bool
 	Search          string
 	NamePattern     string
 	HasCursor       bool
@@ -282,6 +293,7 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 	rows, err := q.db.Query(ctx, listCompaniesNewest,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyNoKey,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -331,18 +343,21 @@ SELECT companies.id, companies.name, companies.industry, companies.contact_name,
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (created_at, id) > ($6::timestamptz, $7::bigint))
+  AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND ($4::text = ''
+       OR lower(name) LIKE lower($5::text)
+       OR lower(contact_email) = lower($4::text)
+       OR openai_project_id = $4::text)
+  AND (NOT $6::boolean OR (created_at, id) > ($7::timestamptz, $8::bigint))
 ORDER BY created_at, id
-LIMIT $8
+LIMIT $9
 `
 
 type ListCompaniesOldestParams struct {
 	OnlyMissing     bool
 	OnlyFailed      bool
+	OnlyNoKey       bool
 	Search          string
 	NamePattern     string
 	HasCursor       bool
@@ -360,6 +375,7 @@ func (q *Queries) ListCompaniesOldest(ctx context.Context, arg ListCompaniesOlde
 	rows, err := q.db.Query(ctx, listCompaniesOldest,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyNoKey,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
