@@ -96,6 +96,10 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		BackoffBase: cfg.ProvisionBackoffBase,
 		BackoffMax:  cfg.ProvisionBackoffMax,
 		SettleDelay: cfg.ProvisionSettleDelay,
+
+		SignupBudget:    cfg.ProjectCreateBudget,
+		ProjectLimit:    cfg.OpenAIProjectLimit,
+		RequireApproval: cfg.RequireApproval(),
 	}, m, logger)
 	// A job run may list projects and then create one.
 	jobTimeout := 2*cfg.OpenAITimeout + 5*time.Second
@@ -105,6 +109,8 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		JobTimeout:  jobTimeout,
 		RescueAfter: jobTimeout + 5*time.Second,
 		Logger:      logger,
+
+		CapacityRefresh: cfg.OpenAICapacityRefresh,
 	}
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {

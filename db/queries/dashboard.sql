@@ -15,6 +15,7 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_waiting::boolean OR provisioning_status = 'waiting')
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -28,6 +29,7 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_waiting::boolean OR provisioning_status = 'waiting')
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -41,6 +43,7 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_waiting::boolean OR provisioning_status = 'waiting')
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -55,6 +58,7 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_waiting::boolean OR provisioning_status = 'waiting')
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -66,7 +70,8 @@ LIMIT @max_rows;
 -- name: CompanyTotals :one
 -- The counters kept by the company_counts triggers: 16 small rows, however
 -- many companies there are.
-SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed
+SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed,
+       sum(waiting)::bigint AS waiting
 FROM company_counts;
 
 -- name: ResetCompanyForRetry :execrows

@@ -11,7 +11,8 @@ import (
 )
 
 const companyTotals = `-- name: CompanyTotals :one
-SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed
+SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed,
+       sum(waiting)::bigint AS waiting
 FROM company_counts
 `
 
@@ -19,6 +20,7 @@ type CompanyTotalsRow struct {
 	Total   int64
 	Missing int64
 	Failed  int64
+	Waiting int64
 }
 
 // The counters kept by the company_counts triggers: 16 small rows, however
@@ -26,7 +28,12 @@ type CompanyTotalsRow struct {
 func (q *Queries) CompanyTotals(ctx context.Context) (CompanyTotalsRow, error) {
 	row := q.db.QueryRow(ctx, companyTotals)
 	var i CompanyTotalsRow
-	err := row.Scan(&i.Total, &i.Missing, &i.Failed)
+	err := row.Scan(
+		&i.Total,
+		&i.Missing,
+		&i.Failed,
+		&i.Waiting,
+	)
 	return i, err
 }
 
@@ -91,22 +98,24 @@ func (q *Queries) ListAuditEntries(ctx context.Context, arg ListAuditEntriesPara
 }
 
 const listCompaniesByName = `-- name: ListCompaniesByName :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (lower(name), id) > ($6::text, $7::bigint))
+  AND (NOT $3::boolean OR provisioning_status = 'waiting')
+  AND ($4::text = ''
+       OR lower(name) LIKE lower($5::text)
+       OR lower(contact_email) = lower($4::text)
+       OR openai_project_id = $4::text)
+  AND (NOT $6::boolean OR (lower(name), id) > ($7::text, $8::bigint))
 ORDER BY lower(name), id
-LIMIT $8
+LIMIT $9
 `
 
 type ListCompaniesByNameParams struct {
 	OnlyMissing bool
 	OnlyFailed  bool
+	OnlyWaiting bool
 	Search      string
 	NamePattern string
 	HasCursor   bool
@@ -124,6 +133,7 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 	rows, err := q.db.Query(ctx, listCompaniesByName,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -155,6 +165,8 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -168,22 +180,24 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 }
 
 const listCompaniesByNameDesc = `-- name: ListCompaniesByNameDesc :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (lower(name), id) < ($6::text, $7::bigint))
+  AND (NOT $3::boolean OR provisioning_status = 'waiting')
+  AND ($4::text = ''
+       OR lower(name) LIKE lower($5::text)
+       OR lower(contact_email) = lower($4::text)
+       OR openai_project_id = $4::text)
+  AND (NOT $6::boolean OR (lower(name), id) < ($7::text, $8::bigint))
 ORDER BY lower(name) DESC, id DESC
-LIMIT $8
+LIMIT $9
 `
 
 type ListCompaniesByNameDescParams struct {
 	OnlyMissing bool
 	OnlyFailed  bool
+	OnlyWaiting bool
 	Search      string
 	NamePattern string
 	HasCursor   bool
@@ -202,6 +216,7 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 	rows, err := q.db.Query(ctx, listCompaniesByNameDesc,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -233,6 +248,8 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -246,22 +263,24 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 }
 
 const listCompaniesNewest = `-- name: ListCompaniesNewest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (created_at, id) < ($6::timestamptz, $7::bigint))
+  AND (NOT $3::boolean OR provisioning_status = 'waiting')
+  AND ($4::text = ''
+       OR lower(name) LIKE lower($5::text)
+       OR lower(contact_email) = lower($4::text)
+       OR openai_project_id = $4::text)
+  AND (NOT $6::boolean OR (created_at, id) < ($7::timestamptz, $8::bigint))
 ORDER BY created_at DESC, id DESC
-LIMIT $8
+LIMIT $9
 `
 
 type ListCompaniesNewestParams struct {
 	OnlyMissing     bool
 	OnlyFailed      bool
+	OnlyWaiting     bool
 	Search          string
 	NamePattern     string
 	HasCursor       bool
@@ -279,6 +298,7 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 	rows, err := q.db.Query(ctx, listCompaniesNewest,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -310,6 +330,8 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -323,22 +345,24 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 }
 
 const listCompaniesOldest = `-- name: ListCompaniesOldest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (created_at, id) > ($6::timestamptz, $7::bigint))
+  AND (NOT $3::boolean OR provisioning_status = 'waiting')
+  AND ($4::text = ''
+       OR lower(name) LIKE lower($5::text)
+       OR lower(contact_email) = lower($4::text)
+       OR openai_project_id = $4::text)
+  AND (NOT $6::boolean OR (created_at, id) > ($7::timestamptz, $8::bigint))
 ORDER BY created_at, id
-LIMIT $8
+LIMIT $9
 `
 
 type ListCompaniesOldestParams struct {
 	OnlyMissing     bool
 	OnlyFailed      bool
+	OnlyWaiting     bool
 	Search          string
 	NamePattern     string
 	HasCursor       bool
@@ -356,6 +380,7 @@ func (q *Queries) ListCompaniesOldest(ctx context.Context, arg ListCompaniesOlde
 	rows, err := q.db.Query(ctx, listCompaniesOldest,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -387,6 +412,8 @@ func (q *Queries) ListCompaniesOldest(ctx context.Context, arg ListCompaniesOlde
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err

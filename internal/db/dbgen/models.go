@@ -68,6 +68,8 @@ type Company struct {
 	ProvisioningStatus string
 	ProvisioningError  string
 	NextAttemptAt      *time.Time
+	Approval           string
+	Budgeted           bool
 }
 
 type CompanyCount struct {
@@ -75,6 +77,7 @@ type CompanyCount struct {
 	Total   int64
 	Missing int64
 	Failed  int64
+	Waiting int64
 }
 
 type LoginFailure struct {
@@ -82,6 +85,18 @@ type LoginFailure struct {
 	Email string
 	Ip    string
 	At    time.Time
+}
+
+type OrgCapacity struct {
+	ID             bool
+	ActiveProjects int32
+	CountedAt      time.Time
+}
+
+type ProjectReservation struct {
+	CompanyID  int64
+	ReservedAt time.Time
+	Budgeted   bool
 }
 
 type ProvisionAttempt struct {
@@ -98,6 +113,13 @@ type ProvisionAttempt struct {
 	HTTPStatus      *int32
 	OpenAIRequestID string
 	Resolved        bool
+}
+
+type ReleasedProject struct {
+	ProjectID  string
+	CompanyID  *int64
+	ReleasedAt time.Time
+	ReleasedBy string
 }
 
 type StaffSession struct {
