@@ -232,7 +232,7 @@ func (s *Service) provisionAfterSignup(ctx context.Context, c Company, claim *pr
 		c.Status, c.LastError = StatusWaiting, provision.ReasonCapacity
 		log.Warn(fmt.Sprintf("⏳ [Company Signup] OpenAI project for %s waits: %s", c.Name, c.LastError),
 			slog.Duration("retry_after", res.RetryAfter))
-		default: // retryable or uncertain: the job carries on
+	default: // retryable or uncertain: the job carries on
 		c.Status, c.LastError = StatusPending, errText(res.Err)
 		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err),
 			slog.Duration("retry_after", res.RetryAfter), slog.String("next", "background job will retry"))
