@@ -206,7 +206,7 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 		// Not an error: what the company waits for.
 		p.WaitReason, p.LastError = co.LastError, ""
 	}
-		if co.NextAttemptAt != nil && co.OpenAIProjectID == "" && co.NextAttemptAt.After(time.Now()) {
+	if co.NextAttemptAt != nil && co.OpenAIProjectID == "" && co.NextAttemptAt.After(time.Now()) {
 		p.NextAttempt = stamp(*co.NextAttemptAt)
 	}
 	for i, a := range history {
