@@ -230,8 +230,8 @@ func (s *Service) provisionAfterSignup(ctx context.Context, c Company, claim *pr
 		// Held back by a safeguard (OpenAI's project limit): the job
 		// carries on when there is room.
 		c.Status, c.LastError = StatusWaiting, provision.ReasonCapacity
-		log.Warn(fmt.Sprintf("⏳ [Company Signup] OpenAI project for %s waits: %s", c.Name, c.LastError),
-			slog.Duration("retry_after", res.RetryAfter))
+		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err),
+			slog.Duration("retry_after", res.RetryAfter), slog.String("next", "waits for room in the organization"))
 	default: // retryable or uncertain: the job carries on
 		c.Status, c.LastError = StatusPending, errText(res.Err)
 		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err),
