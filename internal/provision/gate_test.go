@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/provisioner/provisioner/internal/audit"
@@ -44,14 +45,21 @@ func (c *testClock) Add(d time.Duration) {
 type gateOpts struct {
 	work     bool
 	settings func(*provision.Settings)
+	pool     *pgxpool.Pool      // default: a fresh database
+	fake     *openaitest.Server // default: a new fake
 }
 
 // setupGate is setup with the safeguards' settings given.
 func setupGate(t *testing.T, o gateOpts) *bundle {
 	t.Helper()
-	pool := dbtest.NewPool(t)
-	fake := openaitest.New(openaitest.Options{AdminKey: testKey})
-	t.Cleanup(fake.Close)
+	pool, fake := o.pool, o.fake
+	if pool == nil {
+		pool = dbtest.NewPool(t)
+	}
+	if fake == nil {
+		fake = openaitest.New(openaitest.Options{AdminKey: testKey})
+		t.Cleanup(fake.Close)
+	}
 	httpClient := &http.Client{}
 	if path := os.Getenv("OPENAI_SPEC"); path != "" {
 		checker, err := openaitest.NewSpecChecker(path)
@@ -387,5 +395,54 @@ func TestApproval(t *testing.T) {
 	}
 	if _, err := b.companies.Approve(ctx, tooMany, gateAdmin); !errors.Is(err, company.ErrTooManyDecisions) {
 		t.Errorf("approving too many at once: %v, want ErrTooManyDecisions", err)
+	}
+}
+
+// The budget is one for all processes: signups racing through two
+// processes on one database create exactly the budget's projects.
+func TestGate_BudgetSharedByProcesses(t *testing.T) {
+	t.Parallel()
+	budget := func(s *provision.Settings) { s.SignupBudget = 3 }
+	a := setupGate(t, gateOpts{settings: budget})
+	b := setupGate(t, gateOpts{settings: budget, pool: a.pool, fake: a.fake})
+	var wg sync.WaitGroup
+	for i := range 10 {
+		proc := a
+		if i%2 == 1 {
+			proc = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := proc.companies.CreateCompanyFromSignup(context.Background(), company.SignupParams{
+				Name: "Race " + string(rune('A'+i)), Industry: "Software", ContactName: "Grace Hopper", ContactEmail: "grace@example.com",
+			})
+			if err != nil {
+				t.Errorf("signup %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := a.fake.CreateCount(); n != 3 {
+		t.Errorf("%d projects created by two processes, want the budget's 3", n)
+	}
+	if n := a.scalar(t, `SELECT count(*) FROM companies WHERE provisioning_status = 'waiting'`); n != 7 {
+		t.Errorf("%d companies waiting, want 7", n)
+	}
+}
+
+func TestSafeguards_NearLimit(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		used       int
+		near, full bool
+	}{{1799, false, false}, {1800, true, false}, {1999, true, false}, {2000, true, true}} {
+		s := provision.Safeguards{CapacityKnown: true, Used: tt.used, Limit: 2000}
+		if s.NearLimit() != tt.near || s.AtLimit() != tt.full {
+			t.Errorf("%d of 2000: near %v, full %v; want %v, %v", tt.used, s.NearLimit(), s.AtLimit(), tt.near, tt.full)
+		}
+	}
+	if (provision.Safeguards{Used: 5000, Limit: 2000}).AtLimit() {
+		t.Error("an unknown capacity counts as full")
 	}
 }

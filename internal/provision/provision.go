@@ -13,7 +13,12 @@
 //     5xx, crash), first looks on OpenAI for an active project with exactly the
 //     company's name created since that attempt began, and links it instead of
 //     creating another;
-//   - links the project with a guarded UPDATE (only where no ID is set).
+//   - links the project with a guarded UPDATE (only where no ID is set);
+//   - before creating, passes the safeguards (gate.go): the signup budget,
+//     the organization's project limit and approval mode, which make the
+//     company wait rather than fail;
+//   - adopts an existing project only when it can be the company's own and
+//     no admin released it (adopt.go).
 //
 // No OpenAI call runs while a database transaction is open.
 package provision
@@ -486,8 +491,8 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 			return err
 		}
 		if !oe.Uncertain && oe.Op == openai.EndpointCreate {
-			// OpenAI refused the create: no project was made: its place in the budget and the
-			// organization's count is free again.
+			// OpenAI refused the create, so no project was made: its
+			// place in the budget and the organization's count is free.
 			if err := q.DeleteProjectReservation(ctx, c.ID); err != nil {
 				return err
 			}
