@@ -84,6 +84,9 @@ func procEnv(dbURL string, fake *openaitest.Server, extra ...string) []string {
 		"PROVISION_BACKOFF_MAX=500ms",
 		"PROVISION_SETTLE_DELAY=1s",
 		"SHUTDOWN_TIMEOUT=15s",
+		// These tests sign up hundreds of companies to prove exactly-once
+		// creation; the signup budget is tested on its own (gate_test.go).
+		"PROJECT_CREATE_BUDGET=0",
 	}
 	return append(env, extra...)
 }
