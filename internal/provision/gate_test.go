@@ -47,6 +47,8 @@ type gateOpts struct {
 	settings func(*provision.Settings)
 	pool     *pgxpool.Pool      // default: a fresh database
 	fake     *openaitest.Server // default: a new fake
+	// capacityRefresh starts the periodic count of the organization's projects.
+	capacityRefresh time.Duration
 }
 
 // setupGate is setup with the safeguards' settings given.
@@ -88,6 +90,7 @@ func setupGate(t *testing.T, o gateOpts) *bundle {
 	prov := provision.New(pool, client, s, metrics.New(prometheus.NewRegistry()), logger)
 	rc, err := provision.NewRiverClient(pool, prov, provision.ClientOptions{
 		Work: o.work, Workers: 4, JobTimeout: 15 * time.Second, RescueAfter: 20 * time.Second, Logger: logger,
+		CapacityRefresh: o.capacityRefresh,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -444,5 +447,31 @@ func TestSafeguards_NearLimit(t *testing.T) {
 	}
 	if (provision.Safeguards{Used: 5000, Limit: 2000}).AtLimit() {
 		t.Error("an unknown capacity counts as full")
+	}
+}
+
+// The periodic job counts the organization's projects on its own and
+// stores the count for every process.
+func TestCapacity_PeriodicCount(t *testing.T) {
+	t.Parallel()
+	fake := openaitest.New(openaitest.Options{AdminKey: testKey})
+	t.Cleanup(fake.Close)
+	for _, name := range []string{"One", "Two", "Three"} {
+		fake.AddProject(name, false)
+	}
+	fake.AddProject("Gone", true)
+	b := setupGate(t, gateOpts{work: true, fake: fake, capacityRefresh: time.Hour})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if sg := b.safeguards(t); sg.CapacityKnown {
+			if sg.Used != 3 || sg.Limit != 2000 {
+				t.Errorf("counted %d of %d, want 3 active of 2000", sg.Used, sg.Limit)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the periodic job never counted the organization's projects")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
