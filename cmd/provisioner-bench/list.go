@@ -312,7 +312,7 @@ func (b *bench) explainList(ctx context.Context, pool *pgxpool.Pool, frags []str
 	if err != nil {
 		return nil, err
 	}
-	// Parameters: only_missing, only_failed, only_no_key, search,
+	// Parameters: only_missing, only_failed, only_no_key, only_waiting, search,
 	// name_pattern, has_cursor, cursor_created_at, cursor_id, max_rows (a
 	// page and one).
 	type params struct {

@@ -105,6 +105,10 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		BackoffBase: cfg.ProvisionBackoffBase,
 		BackoffMax:  cfg.ProvisionBackoffMax,
 		SettleDelay: cfg.ProvisionSettleDelay,
+
+		SignupBudget:    cfg.ProjectCreateBudget,
+		ProjectLimit:    cfg.OpenAIProjectLimit,
+		RequireApproval: cfg.RequireApproval(),
 	}, m, logger)
 	// A job run may list projects and then create one.
 	jobTimeout := 2*cfg.OpenAITimeout + 5*time.Second
@@ -114,6 +118,8 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		JobTimeout:  jobTimeout,
 		RescueAfter: jobTimeout + 5*time.Second,
 		Logger:      logger,
+
+		CapacityRefresh: cfg.OpenAICapacityRefresh,
 	}
 	keySvc, err := newKeyService(cfg, pool, client, logger)
 	if err != nil {

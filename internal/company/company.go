@@ -26,6 +26,7 @@ type Status = provision.Status
 // Provisioning states of a company (see provision.Status).
 const (
 	StatusPending     = provision.StatusPending
+	StatusWaiting     = provision.StatusWaiting
 	StatusProvisioned = provision.StatusProvisioned
 	StatusSkipped     = provision.StatusSkipped
 	StatusFailed      = provision.StatusFailed
@@ -45,9 +46,11 @@ type Company struct {
 	ProjectDescription string
 	Status             Status
 	LastError          string
-	NextAttemptAt      *time.Time
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Approval is ApprovalNone unless the company came in approval mode.
+	Approval      string
+	NextAttemptAt *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 func fromRow(r dbgen.Company) Company {
@@ -55,7 +58,7 @@ func fromRow(r dbgen.Company) Company {
 		ID: r.ID, Name: r.Name, Industry: r.Industry, ContactName: r.ContactName,
 		ContactEmail: r.ContactEmail, Website: r.Website, Size: r.CompanySize, Country: r.Country,
 		ProjectDescription: r.ProjectDescription, Status: Status(r.ProvisioningStatus),
-		LastError: r.ProvisioningError, NextAttemptAt: r.NextAttemptAt,
+		LastError: r.ProvisioningError, NextAttemptAt: r.NextAttemptAt, Approval: r.Approval,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	if r.OpenAIProjectID != nil {

@@ -107,6 +107,14 @@ func (s *Service) UpdateCompanyOpenAIProject(ctx context.Context, ch ProjectChan
 			if _, err := q.UpdateCompanyOpenAIProject(ctx, dbgen.UpdateCompanyOpenAIProjectParams{ID: c.ID, ProjectID: pid}); err != nil {
 				return err
 			}
+			if before != "" {
+				// Unlinked on purpose: never adopted again automatically.
+				if err := q.ReleaseProject(ctx, dbgen.ReleaseProjectParams{
+					ProjectID: before, CompanyID: &c.ID, ReleasedBy: ch.Actor.Email,
+				}); err != nil {
+					return err
+				}
+			}
 			if err := audit.Record(ctx, q, audit.Entry{
 				Actor: ch.Actor, Action: projectAction(before, ch.ProjectID), CompanyID: c.ID, CompanyName: c.Name,
 				Before: before, After: ch.ProjectID, Detail: ch.Detail,

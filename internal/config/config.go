@@ -83,6 +83,20 @@ type Config struct {
 	// "Authorization: Bearer <token>". Never log it.
 	AdminAPIToken string
 
+	// ProjectCreateBudget is PROJECT_CREATE_BUDGET: projects per hour for
+	// companies from the public signup form, shared by every process; 0 is
+	// no budget. Backfills and staff actions do not count.
+	ProjectCreateBudget int
+	// SignupProvisioning is SIGNUP_PROVISIONING: "auto" (the seed's
+	// behaviour) or "approval" (a new company waits for staff approval).
+	SignupProvisioning string
+	// OpenAIProjectLimit is OPENAI_PROJECT_LIMIT, the organization's
+	// project limit; at it, new projects wait.
+	OpenAIProjectLimit int
+	// OpenAICapacityRefresh is OPENAI_CAPACITY_REFRESH: how often the
+	// organization's active projects are counted.
+	OpenAICapacityRefresh time.Duration
+
 	ShutdownTimeout time.Duration
 
 	// SessionSecret keys the staff session cookie (its signing and
@@ -134,6 +148,15 @@ type Config struct {
 	MetricsToken string
 }
 
+// SIGNUP_PROVISIONING values.
+const (
+	SignupAuto     = "auto"
+	SignupApproval = "approval"
+)
+
+// RequireApproval reports whether new companies wait for staff approval.
+func (c Config) RequireApproval() bool { return c.SignupProvisioning == SignupApproval }
+
 // Production reports whether the app runs with production settings.
 func (c Config) Production() bool { return c.Env == EnvProduction }
 
@@ -165,6 +188,11 @@ func Load(getenv func(string) string) (Config, error) {
 		ProvisionSettleDelay: p.duration("PROVISION_SETTLE_DELAY", 30*time.Second),
 		ProvisionWorkers:     p.positiveInt("PROVISION_WORKERS", 10),
 		BackfillConcurrency:  p.positiveInt("BACKFILL_CONCURRENCY", 4),
+
+		ProjectCreateBudget:   p.nonNegativeInt("PROJECT_CREATE_BUDGET", 200),
+		SignupProvisioning:    p.oneOf("SIGNUP_PROVISIONING", SignupAuto, SignupAuto, SignupApproval),
+		OpenAIProjectLimit:    p.positiveInt("OPENAI_PROJECT_LIMIT", 2000),
+		OpenAICapacityRefresh: p.duration("OPENAI_CAPACITY_REFRESH", 10*time.Minute),
 
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 	}

@@ -126,6 +126,9 @@ type ClientOptions struct {
 	Register     func(*river.Workers)
 	Queues       map[string]river.QueueConfig
 	PeriodicJobs []*river.PeriodicJob
+	// CapacityRefresh, if set, is how often the organization's projects
+	// are counted (capacity.go), by the leader process.
+	CapacityRefresh time.Duration
 }
 
 // NewRiverClient builds the River client on pool, registering the workers
@@ -143,7 +146,11 @@ func NewRiverClient(pool *pgxpool.Pool, p *Provisioner, opts ClientOptions) (*ri
 		workers := river.NewWorkers()
 		river.AddWorker(workers, NewProjectWorker(p, opts.JobTimeout, opts.Logger))
 		river.AddWorker(workers, NewBackfillWorker(p, opts.JobTimeout, opts.Backfill, opts.Logger))
+		river.AddWorker(workers, &CapacityWorker{p: p})
 		cfg.Workers = workers
+		if opts.CapacityRefresh > 0 && p.Configured() {
+			cfg.PeriodicJobs = []*river.PeriodicJob{capacityJob(opts.CapacityRefresh)}
+		}
 		// One backfill run at a time exists at all; its worker runs
 		// BACKFILL_CONCURRENCY goroutines of its own.
 		cfg.Queues = map[string]river.QueueConfig{QueueBackfill: {MaxWorkers: 1}}

@@ -13,7 +13,12 @@
 //     5xx, crash), first looks on OpenAI for an active project with exactly the
 //     company's name created since that attempt began, and links it instead of
 //     creating another;
-//   - links the project with a guarded UPDATE (only where no ID is set).
+//   - links the project with a guarded UPDATE (only where no ID is set);
+//   - before creating, passes the safeguards (gate.go): the signup budget,
+//     the organization's project limit and approval mode, which make the
+//     company wait rather than fail;
+//   - adopts an existing project only when it can be the company's own and
+//     no admin released it (adopt.go).
 //
 // No OpenAI call runs while a database transaction is open.
 package provision
@@ -24,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,14 +70,19 @@ const (
 	Failed Outcome = "failed"
 	// Busy: another attempt for the company is in progress right now.
 	Busy Outcome = "busy"
-	// Waiting: an earlier failure asked for a pause that has not passed yet.
+	// Waiting: an earlier failure asked for a pause that has not passed
+	// yet, or a safeguard holds creation back (gate.go): the signup budget
+	// or the organization's project limit.
 	Waiting Outcome = "waiting"
+	// NotApproved: approval mode; the company waits for a staff member's
+	// decision (or was rejected). Final: approving it queues a new job.
+	NotApproved Outcome = "not_approved"
 )
 
 // Final reports whether the outcome needs no further attempt.
 func (o Outcome) Final() bool {
 	switch o {
-	case Created, Linked, AlreadyProvisioned, Skipped, Failed:
+	case Created, Linked, AlreadyProvisioned, Skipped, Failed, NotApproved:
 		return true
 	}
 	return false
@@ -106,6 +117,22 @@ type Settings struct {
 	SettleDelay  time.Duration
 	ClockSkew    time.Duration // tolerance between our clock and OpenAI's
 	LockWaitBusy time.Duration // how long a job waits when the company is busy
+
+	// The safeguards of gate.go. SignupBudget is PROJECT_CREATE_BUDGET:
+	// projects created per BudgetWindow (default one hour) for companies
+	// from the public signup form, 0 for no budget. ProjectLimit is
+	// OPENAI_PROJECT_LIMIT (default 2000); CapacityRecheck is how often a
+	// company held back by it looks again (default one minute).
+	SignupBudget    int
+	BudgetWindow    time.Duration
+	ProjectLimit    int
+	CapacityRecheck time.Duration
+	// RequireApproval is SIGNUP_PROVISIONING=approval: a company from the
+	// public form waits for a staff member's approval.
+	RequireApproval bool
+	// Now is the clock of the safeguards and of next attempts (time.Now
+	// when nil); tests move it forward.
+	Now func() time.Time
 }
 
 // Provisioner performs provisioning attempts.
@@ -157,6 +184,18 @@ func New(pool *pgxpool.Pool, projects openai.Projects, s Settings, m *metrics.Me
 	}
 	if s.MaxAttempts == 0 {
 		s.MaxAttempts = 10
+	}
+	if s.BudgetWindow == 0 {
+		s.BudgetWindow = time.Hour
+	}
+	if s.ProjectLimit == 0 {
+		s.ProjectLimit = 2000
+	}
+	if s.CapacityRecheck == 0 {
+		s.CapacityRecheck = time.Minute
+	}
+	if s.Now == nil {
+		s.Now = time.Now
 	}
 	return &Provisioner{pool: pool, q: dbgen.New(pool), projects: projects, settings: s, metrics: m, logger: logger}
 }
@@ -216,8 +255,11 @@ func (p *Provisioner) provisionLocked(ctx context.Context, c dbgen.Company, a At
 		}
 		return Result{Outcome: Skipped}, p.recordSkipped(ctx, c.ID, a, reason)
 	}
-	if c.NextAttemptAt != nil {
-		if wait := time.Until(*c.NextAttemptAt); wait > 0 {
+	if c.Approval == ApprovalPending || c.Approval == ApprovalRejected {
+		return Result{Outcome: NotApproved}, nil
+	}
+	if c.NextAttemptAt != nil && !p.budgetHoldLifted(c, a) {
+		if wait := c.NextAttemptAt.Sub(p.now()); wait > 0 {
 			return Result{Outcome: Waiting, RetryAfter: wait}, nil
 		}
 	}
@@ -241,6 +283,12 @@ func (p *Provisioner) provisionLocked(ctx context.Context, c dbgen.Company, a At
 				return Result{Outcome: Waiting, RetryAfter: wait}, nil
 			}
 		}
+	}
+
+	// The safeguards: a creation must fit the signup budget and the
+	// organization's project limit, or the company waits (gate.go).
+	if res, held, err := p.admit(ctx, c, a); err != nil || held {
+		return res, err
 	}
 
 	attempt, err := p.q.CreateAttempt(ctx, dbgen.CreateAttemptParams{
@@ -334,7 +382,7 @@ type existing struct {
 
 // findExisting looks on OpenAI for an active project named exactly like the
 // company, created since an uncertain attempt began, that no other company
-// holds.
+// holds and no admin released (adopt.go).
 func (p *Provisioner) findExisting(ctx context.Context, c dbgen.Company, since time.Time) (existing, error) {
 	var candidates []openai.Project
 	cutoff := since.Add(-p.settings.ClockSkew)
@@ -351,6 +399,11 @@ func (p *Provisioner) findExisting(ctx context.Context, c dbgen.Company, since t
 	if err != nil {
 		return existing{}, err
 	}
+	released, err := p.released(ctx, free)
+	if err != nil {
+		return existing{}, err
+	}
+	free = slices.DeleteFunc(free, func(pr openai.Project) bool { _, ok := released[pr.ID]; return ok })
 	switch len(free) {
 	case 0:
 		return existing{}, nil
@@ -421,6 +474,9 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 		// have gone out.
 		oe = &openai.Error{Op: openai.EndpointCreate, Kind: openai.Transient, Uncertain: true, Err: callErr}
 	}
+	if oe.ProjectLimit {
+		return p.finishAtLimit(ctx, c, attempt, a, oe)
+	}
 	res := Result{Err: oe}
 	status, errText := StatusPending, oe.Error()
 	switch {
@@ -459,7 +515,7 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 				errText = fmt.Sprintf("gave up after %d attempts: %s", tries, oe.Reason())
 			} else {
 				res.RetryAfter = p.delay(tries, oe)
-				t := time.Now().Add(res.RetryAfter)
+				t := p.now().Add(res.RetryAfter)
 				next = &t
 			}
 		}
@@ -470,6 +526,13 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 		}
 		if res.Outcome == Failed && p.onFailed != nil {
 			if err := p.onFailed(ctx, tx, c.ID, errText); err != nil {
+				return err
+			}
+		}
+		if !oe.Uncertain && oe.Op == openai.EndpointCreate {
+			// OpenAI refused the create, so no project was made: its
+			// place in the budget and the organization's count is free.
+			if err := q.DeleteProjectReservation(ctx, c.ID); err != nil {
 				return err
 			}
 		}

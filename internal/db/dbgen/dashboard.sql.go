@@ -11,7 +11,8 @@ import (
 )
 
 const companyTotals = `-- name: CompanyTotals :one
-SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed
+SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed,
+       sum(waiting)::bigint AS waiting
 FROM company_counts
 `
 
@@ -19,6 +20,7 @@ type CompanyTotalsRow struct {
 	Total   int64
 	Missing int64
 	Failed  int64
+	Waiting int64
 }
 
 // The counters kept by the company_counts triggers: 16 small rows, however
@@ -26,7 +28,12 @@ type CompanyTotalsRow struct {
 func (q *Queries) CompanyTotals(ctx context.Context) (CompanyTotalsRow, error) {
 	row := q.db.QueryRow(ctx, companyTotals)
 	var i CompanyTotalsRow
-	err := row.Scan(&i.Total, &i.Missing, &i.Failed)
+	err := row.Scan(
+		&i.Total,
+		&i.Missing,
+		&i.Failed,
+		&i.Waiting,
+	)
 	return i, err
 }
 
@@ -92,25 +99,27 @@ func (q *Queries) ListAuditEntries(ctx context.Context, arg ListAuditEntriesPara
 }
 
 const listCompaniesByName = `-- name: ListCompaniesByName :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
   AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
-  AND ($4::text = ''
-       OR lower(name) LIKE lower($5::text)
-       OR lower(contact_email) = lower($4::text)
-       OR openai_project_id = $4::text)
-  AND (NOT $6::boolean OR (lower(name), id) > ($7::text, $8::bigint))
+  AND (NOT $4::boolean OR provisioning_status = 'waiting')
+  AND ($5::text = ''
+       OR lower(name) LIKE lower($6::text)
+       OR lower(contact_email) = lower($5::text)
+       OR openai_project_id = $5::text)
+  AND (NOT $7::boolean OR (lower(name), id) > ($8::text, $9::bigint))
 ORDER BY lower(name), id
-LIMIT $9
+LIMIT $10
 `
 
 type ListCompaniesByNameParams struct {
 	OnlyMissing bool
 	OnlyFailed  bool
 	OnlyNoKey   bool
+	OnlyWaiting bool
 	Search      string
 	NamePattern string
 	HasCursor   bool
@@ -129,6 +138,7 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 		arg.OnlyMissing,
 		arg.OnlyFailed,
 		arg.OnlyNoKey,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -161,6 +171,8 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
 			&i.Company.NameKey,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -174,25 +186,27 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 }
 
 const listCompaniesByNameDesc = `-- name: ListCompaniesByNameDesc :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
   AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
-  AND ($4::text = ''
-       OR lower(name) LIKE lower($5::text)
-       OR lower(contact_email) = lower($4::text)
-       OR openai_project_id = $4::text)
-  AND (NOT $6::boolean OR (lower(name), id) < ($7::text, $8::bigint))
+  AND (NOT $4::boolean OR provisioning_status = 'waiting')
+  AND ($5::text = ''
+       OR lower(name) LIKE lower($6::text)
+       OR lower(contact_email) = lower($5::text)
+       OR openai_project_id = $5::text)
+  AND (NOT $7::boolean OR (lower(name), id) < ($8::text, $9::bigint))
 ORDER BY lower(name) DESC, id DESC
-LIMIT $9
+LIMIT $10
 `
 
 type ListCompaniesByNameDescParams struct {
 	OnlyMissing bool
 	OnlyFailed  bool
 	OnlyNoKey   bool
+	OnlyWaiting bool
 	Search      string
 	NamePattern string
 	HasCursor   bool
@@ -212,6 +226,7 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 		arg.OnlyMissing,
 		arg.OnlyFailed,
 		arg.OnlyNoKey,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -244,6 +259,8 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
 			&i.Company.NameKey,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -257,25 +274,27 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 }
 
 const listCompaniesNewest = `-- name: ListCompaniesNewest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
   AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
-  AND ($4::text = ''
-       OR lower(name) LIKE lower($5::text)
-       OR lower(contact_email) = lower($4::text)
-       OR openai_project_id = $4::text)
-  AND (NOT $6::boolean OR (created_at, id) < ($7::timestamptz, $8::bigint))
+  AND (NOT $4::boolean OR provisioning_status = 'waiting')
+  AND ($5::text = ''
+       OR lower(name) LIKE lower($6::text)
+       OR lower(contact_email) = lower($5::text)
+       OR openai_project_id = $5::text)
+  AND (NOT $7::boolean OR (created_at, id) < ($8::timestamptz, $9::bigint))
 ORDER BY created_at DESC, id DESC
-LIMIT $9
+LIMIT $10
 `
 
 type ListCompaniesNewestParams struct {
 	OnlyMissing     bool
 	OnlyFailed      bool
 	OnlyNoKey       bool
+	OnlyWaiting     bool
 	Search          string
 	NamePattern     string
 	HasCursor       bool
@@ -294,6 +313,7 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 		arg.OnlyMissing,
 		arg.OnlyFailed,
 		arg.OnlyNoKey,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -326,6 +346,8 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
 			&i.Company.NameKey,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -339,25 +361,27 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 }
 
 const listCompaniesOldest = `-- name: ListCompaniesOldest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
   AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
-  AND ($4::text = ''
-       OR lower(name) LIKE lower($5::text)
-       OR lower(contact_email) = lower($4::text)
-       OR openai_project_id = $4::text)
-  AND (NOT $6::boolean OR (created_at, id) > ($7::timestamptz, $8::bigint))
+  AND (NOT $4::boolean OR provisioning_status = 'waiting')
+  AND ($5::text = ''
+       OR lower(name) LIKE lower($6::text)
+       OR lower(contact_email) = lower($5::text)
+       OR openai_project_id = $5::text)
+  AND (NOT $7::boolean OR (created_at, id) > ($8::timestamptz, $9::bigint))
 ORDER BY created_at, id
-LIMIT $9
+LIMIT $10
 `
 
 type ListCompaniesOldestParams struct {
 	OnlyMissing     bool
 	OnlyFailed      bool
 	OnlyNoKey       bool
+	OnlyWaiting     bool
 	Search          string
 	NamePattern     string
 	HasCursor       bool
@@ -376,6 +400,7 @@ func (q *Queries) ListCompaniesOldest(ctx context.Context, arg ListCompaniesOlde
 		arg.OnlyMissing,
 		arg.OnlyFailed,
 		arg.OnlyNoKey,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -408,6 +433,8 @@ func (q *Queries) ListCompaniesOldest(ctx context.Context, arg ListCompaniesOlde
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
 			&i.Company.NameKey,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err

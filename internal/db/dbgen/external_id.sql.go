@@ -10,7 +10,7 @@ import (
 )
 
 const getCompanyByExternalID = `-- name: GetCompanyByExternalID :one
-SELECT c.id, c.name, c.industry, c.contact_name, c.contact_email, c.website, c.company_size, c.country, c.signup_token, c.created_at, c.updated_at, c.openai_project_id, c.project_description, c.provisioning_status, c.provisioning_error, c.next_attempt_at, c.name_key FROM companies c JOIN company_external_ids e ON e.company_id = c.id WHERE e.external_id = $1
+SELECT c.id, c.name, c.industry, c.contact_name, c.contact_email, c.website, c.company_size, c.country, c.signup_token, c.created_at, c.updated_at, c.openai_project_id, c.project_description, c.provisioning_status, c.provisioning_error, c.next_attempt_at, c.name_key, c.approval, c.budgeted FROM companies c JOIN company_external_ids e ON e.company_id = c.id WHERE e.external_id = $1
 `
 
 func (q *Queries) GetCompanyByExternalID(ctx context.Context, externalID string) (Company, error) {
@@ -34,6 +34,8 @@ func (q *Queries) GetCompanyByExternalID(ctx context.Context, externalID string)
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
 		&i.NameKey,
+		&i.Approval,
+		&i.Budgeted,
 	)
 	return i, err
 }

@@ -92,6 +92,8 @@ type Company struct {
 	ProvisioningError  string
 	NextAttemptAt      *time.Time
 	NameKey            *string
+	Approval           string
+	Budgeted           bool
 }
 
 type CompanyCount struct {
@@ -99,6 +101,7 @@ type CompanyCount struct {
 	Total   int64
 	Missing int64
 	Failed  int64
+	Waiting int64
 }
 
 type CompanyExternalID struct {
@@ -156,6 +159,18 @@ type LoginFailure struct {
 	At    time.Time
 }
 
+type OrgCapacity struct {
+	ID             bool
+	ActiveProjects int32
+	CountedAt      time.Time
+}
+
+type ProjectReservation struct {
+	CompanyID  int64
+	ReservedAt time.Time
+	Budgeted   bool
+}
+
 type ProvisionAttempt struct {
 	ID              int64
 	CompanyID       int64
@@ -177,6 +192,13 @@ type RateEvent struct {
 	Bucket string
 	Key    string
 	At     time.Time
+}
+
+type ReleasedProject struct {
+	ProjectID  string
+	CompanyID  *int64
+	ReleasedAt time.Time
+	ReleasedBy string
 }
 
 type StaffSession struct {
