@@ -40,6 +40,9 @@ type app struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	// openai watches the OpenAI client's answers for the home page; nil
+	// without a key.
+	openai *openai.Monitor
 	// riverOpts are the options river was built with; the backfill
 	// command builds a client of its own from them.
 	riverOpts provision.ClientOptions
@@ -74,14 +77,20 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	metrics.RegisterDBCollector(registry, pool, logger)
 
 	var projects openai.Projects
+	var monitor *openai.Monitor
 	if cfg.OpenAIConfigured() {
-		projects, err = openai.New(openai.Options{
+		client, err := openai.New(openai.Options{
 			AdminKey: cfg.OpenAIAdminKey, OrgID: cfg.OpenAIOrgID, BaseURL: cfg.OpenAIBaseURL,
 			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI,
 		})
 		if err != nil {
 			d.close()
 			return nil, err
+		}
+		monitor = openai.NewMonitor(client, cfg.OpenAIAdminKey)
+		projects = monitor
+		if w := monitor.KeyWarning(); w != "" {
+			logger.Warn("⚠️ " + w)
 		}
 	} else {
 		logger.Warn("⚠️ OPENAI_ADMIN_KEY is not set: signups will skip OpenAI project creation until it is")
@@ -116,6 +125,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),
 		auth:      authSvc,
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
+		openai:    monitor,
 		riverOpts: riverOpts,
 		working:   work,
 	}, nil
@@ -220,7 +230,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
-		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
+		OpenAI: a.openai, Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err

@@ -20,6 +20,9 @@ const (
 	ActionRetryProvision  = "provision.retry"
 	ActionBackfillStart   = "backfill.start"
 	ActionBackfillFinish  = "backfill.finish"
+	ActionBackfillPause   = "backfill.pause"
+	ActionBackfillResume  = "backfill.resume"
+	ActionBackfillCancel  = "backfill.cancel"
 	ActionStaffAdd        = "staff.add"
 	ActionStaffDisable    = "staff.disable"
 )

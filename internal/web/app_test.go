@@ -53,6 +53,8 @@ type testApp struct {
 	auth   *auth.Service
 	// backfill is the app's Backfiller, to follow runs.
 	backfill *provision.Backfiller
+	// monitor watches the app's OpenAI client; nil with noKey.
+	monitor *openai.Monitor
 }
 
 type appOptions struct {
@@ -60,10 +62,13 @@ type appOptions struct {
 	signupTimeout time.Duration
 	work          bool // run background jobs
 	settings      provision.Settings
-	dbURL         string // a migrated database to use instead of a fresh one
-	apiToken      string // ADMIN_API_TOKEN
-	setupToken    string // a first run's setup token (setup.go)
-	jobsUI        bool   // serve River's job dashboard (jobs.go)
+	dbURL         string        // a migrated database to use instead of a fresh one
+	apiToken      string        // ADMIN_API_TOKEN
+	setupToken    string        // a first run's setup token (setup.go)
+	jobsUI        bool          // serve River's job dashboard (jobs.go)
+	openaiTimeout time.Duration // of each OpenAI call; 5 s when zero
+	adminKey      string        // the key as configured, for its shape; testAdminKey when ""
+	stallAfter    time.Duration // of backfill runs; provision's default when zero
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -111,11 +116,20 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 				}
 			})
 		}
-		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient, Observe: m.ObserveOpenAI})
+		timeout := o.openaiTimeout
+		if timeout == 0 {
+			timeout = 5 * time.Second
+		}
+		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: timeout, HTTPClient: httpClient, Observe: m.ObserveOpenAI})
 		if err != nil {
 			t.Fatal(err)
 		}
-		projects = c
+		key := testAdminKey
+		if o.adminKey != "" {
+			key = o.adminKey // only its shape matters to the monitor
+		}
+		app.monitor = openai.NewMonitor(c, key)
+		projects = app.monitor
 	}
 	settings := o.settings
 	if settings.BackoffBase == 0 {
@@ -149,7 +163,9 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	deps.Auth, app.auth = authSvc, authSvc
 	// BACKFILL-WIRING: runs start here and run on rc when o.work is set.
 	app.backfill = provision.NewBackfiller(prov, rc, 4)
+	app.backfill.SetStallAfter(o.stallAfter)
 	deps.Backfill = app.backfill
+	deps.OpenAI = app.monitor
 	if o.jobsUI {
 		h, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rc, nil), Logger: logger, Prefix: web.JobsPrefix})
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
 )
 
@@ -31,6 +32,9 @@ type Deps struct {
 	Companies *company.Service
 	Auth      *auth.Service
 	Backfill  *provision.Backfiller
+	// OpenAI, if set, is the client's monitor: the home page shows how
+	// OpenAI last answered and tests the connection through it.
+	OpenAI *openai.Monitor
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// JobsUI, if set, is River's job dashboard, served to admins under
@@ -53,6 +57,7 @@ type Server struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	openai    *openai.Monitor
 	gatherer  prometheus.Gatherer
 	jobsUI    http.Handler
 	sandbox   bool
@@ -67,7 +72,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, openai: d.OpenAI, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		setup: newFirstRun(d.SetupToken),
 	}
 	e.HTTPErrorHandler = s.handleError
