@@ -15,7 +15,7 @@ func (s *Server) jobsRoutes(e *echo.Echo) {
 	if s.jobsUI == nil {
 		return
 	}
-	g := e.Group(JobsPrefix, s.staffSession(), s.requireSetupDone, s.requireStaff, s.requireAdmin, riverUICSP)
+	g := e.Group(JobsPrefix, s.staffSession(), s.requireSetupDone, s.requireStaff, s.requireAdmin, riverUICSP, s.jobsBackLink)
 	h := echo.WrapHandler(s.jobsUI)
 	g.Any("", h)
 	g.Any("/*", h)

@@ -6,8 +6,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/provisioner/provisioner/static"
 )
 
 // routes lists every route group, so the app's whole surface reads in one
@@ -22,7 +20,7 @@ func (s *Server) routes() {
 	if s.gatherer != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})))
 	}
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.FS))), cacheStatic)
+	e.GET("/static/*", staticFiles(), cacheStatic) // static.go
 
 	// Browser pages: every state-changing form carries a CSRF token; the
 	// session cookie tells who is signed in (session.go).

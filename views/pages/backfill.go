@@ -55,10 +55,10 @@ type BackfillRunProps struct {
 	// Paused shows Resume instead of Pause.
 	Paused bool
 	// CanControl shows Pause/Resume and Cancel (the run is running).
-	CanControl bool
-	PauseURL   string
-	ResumeURL  string
-	CancelURL  string
+	CanControl  bool
+	PauseURL    string
+	ResumeURL   string
+	CancelURL   string
 	StartedBy   string
 	Started     string
 	StartedISO  string

@@ -22,9 +22,21 @@ func doneMessage(p SignupDoneProps) string {
 	case "pending":
 		return "Your OpenAI project is being created; it will appear shortly."
 	case "skipped":
-		return "OpenAI project creation is not configured; an administrator can create it later."
+		return "Your account is ready. Your OpenAI project will be set up by our team; you do not need to do anything."
 	case "failed":
 		return "We are still setting up your workspace. Our team will finish it; you do not need to sign up again."
 	}
 	return ""
+}
+
+// doneStatusLabel is the customer's short phrase for p.Status: never the
+// staff's words ("Skipped", "Failed"), which describe our work, not theirs.
+func doneStatusLabel(status string) string {
+	switch status {
+	case "provisioned":
+		return "Ready"
+	case "pending":
+		return "Being set up"
+	}
+	return "Set up by our team"
 }
