@@ -343,7 +343,9 @@ func TestCompanyDetail(t *testing.T) {
 	for sel, want := range map[string]string{
 		"#company-name": "Acme", `[data-testid="field-industry"]`: "Software", `[data-testid="field-email"]`: "ada@example.com",
 		`[data-testid="field-country"]`: "United Kingdom", `[data-testid="field-size"]`: "11-50",
-		`[data-testid="field-description"]`: "Project for Acme", `[data-testid="last-error"]`: "Last error: OpenAI refused: project limit reached",
+		`[data-testid="field-description"]`:                         "Project for Acme",
+		`[data-testid="last-error"] [data-testid="error-sentence"]`: "The OpenAI organization has reached its project limit: archive unused projects or ask OpenAI to raise it.",
+		`[data-testid="last-error"] [data-testid="error-detail"]`:   "OpenAI refused: project limit reached",
 	} {
 		if got := text(doc.Find(sel)); got != want {
 			t.Errorf("%s = %q, want %q", sel, got, want)

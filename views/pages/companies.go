@@ -41,13 +41,13 @@ type CompanyRow struct {
 	SignupISO    string // for <time datetime>
 	ProjectID    string // "" when none
 	ProjectURL   string // the project on OpenAI's platform
-	Status       string // badge: "provisioned", "missing", "pending" or "failed"
+	Status       string // badge: "provisioned", "pending", "skipped" or "failed"
 }
 
 var (
 	companyFilters = []components.Option{
 		{Value: "all", Label: "All companies"},
-		{Value: "missing", Label: "Missing a project"},
+		{Value: "missing", Label: "Without a project"},
 		{Value: "failed", Label: "Provisioning failed"},
 	}
 	companySorts = []components.Option{
