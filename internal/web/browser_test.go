@@ -459,6 +459,11 @@ const layoutJS = `((width) => {
 			bad.push(name + ": x " + Math.round(r.left) + ".." + Math.round(r.right) + " outside 0.." + W);
 			continue;
 		}
+		// A cell whose content spills over into the next one.
+		if ((el.tagName === "TD" || el.tagName === "TH") && el.scrollWidth > el.clientWidth + 1) {
+			bad.push(name + ": its content is " + el.scrollWidth + " px wide in a " + el.clientWidth + " px cell");
+			continue;
+		}
 		for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
 			const ox = getComputedStyle(p).overflowX;
 			if (ox === "visible") continue;
