@@ -60,7 +60,7 @@ func TestHome(t *testing.T) {
 
 	// Test connection: one cheap read call, then OK.
 	lists := a.fake.Count(openaitest.EndpointList)
-	resp, doc = a.post("/admin/openai/test", url.Values{"csrf": {a.csrfCookie()}})
+	resp, _ = a.post("/admin/openai/test", url.Values{"csrf": {a.csrfCookie()}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST /admin/openai/test = %d", resp.StatusCode)
 	}
