@@ -45,6 +45,9 @@ type app struct {
 	backfill  *provision.Backfiller
 	keys      *keys.Service
 	webhooks  *webhook.Service
+	// openai watches the OpenAI client's answers for the home page; nil
+	// without a key.
+	openai *openai.Monitor
 	// riverOpts are the options river was built with; the backfill
 	// command builds a client of its own from them.
 	riverOpts provision.ClientOptions
@@ -81,6 +84,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	var (
 		projects openai.Projects
 		client   *openai.Client
+		monitor  *openai.Monitor
 	)
 	if cfg.OpenAIConfigured() {
 		client, err = openai.New(openai.Options{
@@ -91,7 +95,11 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 			d.close()
 			return nil, err
 		}
-		projects = client
+		monitor = openai.NewMonitor(client, cfg.OpenAIAdminKey)
+		projects = monitor
+		if w := monitor.KeyWarning(); w != "" {
+			logger.Warn("⚠️ " + w)
+		}
 	} else {
 		logger.Warn("⚠️ OPENAI_ADMIN_KEY is not set: signups will skip OpenAI project creation until it is")
 	}
@@ -170,6 +178,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
 		keys:      keySvc,
 		webhooks:  hooks,
+		openai:    monitor,
 		riverOpts: riverOpts,
 		working:   work,
 	}, nil
@@ -275,7 +284,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
 		Keys: a.keys, Tokens: apitoken.New(a.pool, a.cfg.APITokenRateLimit), Webhooks: a.webhooks,
-		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
+		OpenAI: a.openai, Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err

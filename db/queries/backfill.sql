@@ -73,7 +73,8 @@ WITH item AS (
     RETURNING outcome
 )
 UPDATE backfill_runs r
-SET created = r.created + (item.outcome = 'created')::int,
+SET progress_at = now(),
+    created = r.created + (item.outcome = 'created')::int,
     linked  = r.linked  + (item.outcome = 'linked')::int,
     failed  = r.failed  + (item.outcome = 'failed')::int,
     skipped = r.skipped + (item.outcome = 'skipped')::int

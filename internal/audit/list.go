@@ -15,7 +15,8 @@ import (
 // Actions lists every action, in the order a filter offers them.
 var Actions = []string{
 	ActionAssignProjectID, ActionChangeProjectID, ActionClearProjectID, ActionRetryProvision,
-	ActionBackfillStart, ActionBackfillFinish, ActionStaffAdd, ActionStaffDisable,
+	ActionBackfillStart, ActionBackfillPause, ActionBackfillResume, ActionBackfillCancel, ActionBackfillFinish,
+	ActionStaffAdd, ActionStaffDisable,
 	ActionApproveSignup, ActionRejectSignup,
 }
 
@@ -34,6 +35,12 @@ func ActionLabel(action string) string {
 		return "Backfill started"
 	case ActionBackfillFinish:
 		return "Backfill finished"
+	case ActionBackfillPause:
+		return "Backfill paused"
+	case ActionBackfillResume:
+		return "Backfill resumed"
+	case ActionBackfillCancel:
+		return "Backfill cancelled"
 	case ActionStaffAdd:
 		return "Staff member added"
 	case ActionStaffDisable:

@@ -140,8 +140,26 @@ func (w *BackfillWorker) Work(ctx context.Context, job *river.Job[BackfillArgs])
 		return river.JobCancel(errors.Join(errors.New(why), endRun(ctx, w.p.pool, w.p.q, run, RunFailed, why)))
 	}
 
+	if run.PausedAt != nil {
+		// Paused: take no company; look again soon.
+		return river.JobSnooze(controlPoll)
+	}
+
 	s := &runSlice{w: w, run: run, jobID: job.ID, deadline: time.Now().Add(w.slice)}
 	finished, err := s.work(ctx)
+	if s.stopped.Load() {
+		// Paused or ended by an admin while the slice worked: a paused run
+		// comes back to the check above; a cancelled one has its companies
+		// settled now that none is in flight.
+		cur, gerr := w.p.q.GetBackfillRun(ctx, run.ID)
+		if gerr == nil && cur.Status != string(RunRunning) {
+			w.dropIndex(run.ID)
+			return settleCancelled(ctx, w.p, run.ID, run.JobID)
+		}
+		if err == nil && gerr == nil {
+			return river.JobSnooze(controlPoll)
+		}
+	}
 	switch {
 	case ctx.Err() != nil:
 		// Stopping (or out of time): the next execution resumes the run.

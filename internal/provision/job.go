@@ -89,13 +89,19 @@ func (w *ProjectWorker) Work(ctx context.Context, job *river.Job[ProjectArgs]) e
 		return err
 	}
 	log := w.logger.With(slog.Int64("company_id", job.Args.CompanyID), slog.Int64("job_id", job.ID), slog.String("outcome", string(res.Outcome)))
+	// People read the company's name: its serial ID skips the numbers of
+	// refused signups and means nothing to them (it stays in company_id).
+	name := fmt.Sprintf("company %d", job.Args.CompanyID)
+	if row, err := w.p.q.GetCompany(ctx, job.Args.CompanyID); err == nil {
+		name = fmt.Sprintf("%q", row.Name)
+	}
 	switch res.Outcome {
 	case Created, Linked:
-		log.Info(fmt.Sprintf("✅ [Provisioning] OpenAI project %s: %s for company %d", res.Outcome, res.ProjectID, job.Args.CompanyID))
+		log.Info(fmt.Sprintf("✅ [Provisioning] OpenAI project %s: %s for %s", res.Outcome, res.ProjectID, name))
 	case Failed:
-		log.Error(fmt.Sprintf("❌ [Provisioning] Failed to create OpenAI project for company %d: %v", job.Args.CompanyID, res.Err))
+		log.Error(fmt.Sprintf("❌ [Provisioning] Failed to create OpenAI project for %s: %v", name, res.Err))
 	case Skipped:
-		log.Warn(fmt.Sprintf("⚠️ [Provisioning] OpenAI project creation skipped for company %d", job.Args.CompanyID))
+		log.Warn(fmt.Sprintf("⚠️ [Provisioning] OpenAI project creation skipped for %s", name))
 	case Retryable, Uncertain:
 		log.Warn("provisioning attempt failed; will retry", slog.Duration("retry_after", res.RetryAfter), slog.Any("error", res.Err))
 	}

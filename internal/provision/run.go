@@ -86,8 +86,19 @@ type Run struct {
 	Rate      float64
 	ETA       time.Duration
 	LastError string
+	// Paused is true while an admin has paused the run (it is still
+	// Running); PausedBy is who.
+	Paused   bool
+	PausedBy string
+	// ProgressAt is the last time the run recorded an outcome, started or
+	// resumed. Stalled is true when a running, unpaused run has recorded
+	// none for the Backfiller's StallAfter: LastError then says why.
+	ProgressAt time.Time
+	Stalled    bool
 	// Failures are the first failed companies, oldest first.
 	Failures []Failure
+
+	jobID *int64
 }
 
 // Failure is a company a run could not give a project.
@@ -146,13 +157,14 @@ type Backfiller struct {
 	prov        *Provisioner
 	river       *river.Client[pgx.Tx]
 	concurrency int
+	stallAfter  time.Duration
 }
 
 // NewBackfiller returns a Backfiller. rc may be an insert-only client;
 // concurrency (BACKFILL_CONCURRENCY) is recorded in each run it starts, so
 // that whichever process works the run uses it.
 func NewBackfiller(p *Provisioner, rc *river.Client[pgx.Tx], concurrency int) *Backfiller {
-	return &Backfiller{pool: p.pool, q: p.q, prov: p, river: rc, concurrency: max(concurrency, 1)}
+	return &Backfiller{pool: p.pool, q: p.q, prov: p, river: rc, concurrency: max(concurrency, 1), stallAfter: DefaultStallAfter}
 }
 
 // DryRun counts the companies without a project, names the first few and,
@@ -372,13 +384,13 @@ func (b *Backfiller) Recent(ctx context.Context, n int) ([]Run, error) {
 	}
 	out := make([]Run, len(rows))
 	for i, r := range rows {
-		out[i] = runFromRow(r, time.Now())
+		out[i] = b.fromRow(r, time.Now())
 	}
 	return out, nil
 }
 
 func (b *Backfiller) withFailures(ctx context.Context, row dbgen.BackfillRun) (Run, error) {
-	run := runFromRow(row, time.Now())
+	run := b.fromRow(row, time.Now())
 	if row.Failed == 0 {
 		return run, nil
 	}
@@ -393,10 +405,18 @@ func (b *Backfiller) withFailures(ctx context.Context, row dbgen.BackfillRun) (R
 	return run, nil
 }
 
+// fromRow is runFromRow with the stall judged by this Backfiller's StallAfter.
+func (b *Backfiller) fromRow(r dbgen.BackfillRun, now time.Time) Run {
+	run := runFromRow(r, now)
+	run.Stalled = run.Running() && !run.Paused && now.Sub(run.ProgressAt) > b.stallAfter
+	return run
+}
+
 func runFromRow(r dbgen.BackfillRun, now time.Time) Run {
 	run := Run{
 		ID: r.ID, Status: RunStatus(r.Status), StartedBy: r.StartedBy, Concurrency: int(r.Concurrency),
 		StartedAt: r.StartedAt, FinishedAt: r.FinishedAt, LastError: r.LastError,
+		Paused: r.PausedAt != nil, PausedBy: r.PausedBy, ProgressAt: r.ProgressAt, jobID: r.JobID,
 		Total: int(r.Total), Created: int(r.Created), Linked: int(r.Linked), Failed: int(r.Failed), Skipped: int(r.Skipped),
 	}
 	if r.RetryOf != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -21,6 +22,12 @@ type runSlice struct {
 	jobID    int64
 	deadline time.Time
 	byName   map[string][]openai.Project // from BackfillWorker.projects
+
+	// stopped is set when an admin paused or ended the run during the
+	// slice: no new company is taken, and no passing failure is retried.
+	stopped atomic.Bool
+	// halt is done once stopped is set.
+	halt <-chan struct{}
 
 	mu sync.Mutex
 	// setAside is true when companies were left for a later slice; resumeAt
@@ -38,6 +45,12 @@ type backfillCompany struct {
 // pool until none is left or the slice is over. finished is true when every
 // company of the run has its outcome recorded.
 func (s *runSlice) work(ctx context.Context) (finished bool, err error) {
+	halt := make(chan struct{})
+	s.halt = halt
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.watch(wctx, func() { s.stopped.Store(true); close(halt) })
+
 	if s.byName, err = s.w.projects(ctx, s.run.ID); err != nil {
 		return false, err
 	}
@@ -58,7 +71,7 @@ feed:
 			break
 		}
 		for _, c := range batch {
-			if gctx.Err() != nil || time.Now().After(s.deadline) {
+			if gctx.Err() != nil || s.stopped.Load() || time.Now().After(s.deadline) {
 				s.putAside(time.Now())
 				break feed
 			}
@@ -125,12 +138,13 @@ func (s *runSlice) one(ctx context.Context, c backfillCompany) error {
 		case res.Outcome.Final():
 			return s.record(ctx, c, res)
 		}
+		s.noteProblem(ctx, res.Err)
 		next := time.Now().Add(res.RetryAfter)
-		if next.After(s.deadline) {
+		if next.After(s.deadline) || s.stopped.Load() {
 			s.putAside(next)
 			return nil
 		}
-		if !sleep(ctx, res.RetryAfter) {
+		if !s.sleep(ctx, res.RetryAfter) {
 			s.putAside(time.Now())
 			return nil
 		}
@@ -193,6 +207,20 @@ func (s *runSlice) record(ctx context.Context, c backfillCompany, res Result) er
 		return fmt.Errorf("backfill run %d: record company %d: %w", s.run.ID, c.ID, err)
 	}
 	return nil
+}
+
+// sleep is sleep, cut short when the run is stopped.
+func (s *runSlice) sleep(ctx context.Context, d time.Duration) bool {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.halt:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return sleep(ctx, d)
 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.

@@ -59,6 +59,9 @@ type Options struct {
 	River provision.ClientOptions
 	// BackfillConcurrency is the Backfiller's; default 4.
 	BackfillConcurrency int
+	// WrapProjects, if set, wraps the OpenAI client before the
+	// provisioner gets it (the web app's monitor does).
+	WrapProjects func(*openai.Client) openai.Projects
 }
 
 // Env is one "process" of the app's domain side on its own database.
@@ -126,6 +129,9 @@ func New(t testing.TB, o Options) *Env {
 	if !o.NoKey {
 		e.OpenAI, e.Spec = e.Fake.NewClient(t, openai.Options{AdminKey: o.AdminKey, Timeout: o.OpenAITimeout, Observe: e.Metrics.ObserveOpenAI})
 		projects = e.OpenAI
+		if o.WrapProjects != nil {
+			projects = o.WrapProjects(e.OpenAI)
+		}
 	}
 	e.Prov = provision.New(e.Pool, projects, o.Settings, e.Metrics, e.Logger)
 	rc, err := provision.NewRiverClient(e.Pool, e.Prov, o.River)

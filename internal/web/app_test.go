@@ -58,6 +58,8 @@ type testApp struct {
 	keys     *keys.Service
 	tokens   *apitoken.Service
 	webhooks *webhook.Service
+	// monitor watches the app's OpenAI client; nil with noKey.
+	monitor *openai.Monitor
 }
 
 type appOptions struct {
@@ -75,6 +77,9 @@ type appOptions struct {
 	metricsToken   string         // METRICS_TOKEN: /metrics on the public address
 	keys           bool           // per-company keys and the host-app API (api_v1*.go)
 	webhookURL     string         // WEBHOOK_URL (with keys): key events are delivered there
+	openaiTimeout  time.Duration  // of each OpenAI call; 5 s when zero
+	adminKey       string         // the key as configured, for its shape; testAdminKey when ""
+	stallAfter     time.Duration  // of backfill runs; provision's default when zero
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -105,14 +110,27 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	if settings.BackoffBase == 0 {
 		settings = provision.Settings{MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, SettleDelay: 300 * time.Millisecond}
 	}
+	openaiTimeout := o.openaiTimeout
+	if openaiTimeout == 0 {
+		openaiTimeout = 5 * time.Second
+	}
+	var monitor *openai.Monitor
 	env := testenv.New(t, testenv.Options{
-		Pool: pool, AdminKey: testAdminKey, NoKey: o.noKey, OpenAITimeout: 5 * time.Second, Logger: logger,
+		Pool: pool, AdminKey: testAdminKey, NoKey: o.noKey, OpenAITimeout: openaiTimeout, Logger: logger,
+		WrapProjects: func(c *openai.Client) openai.Projects {
+			key := testAdminKey
+			if o.adminKey != "" {
+				key = o.adminKey // only its shape matters to the monitor
+			}
+			monitor = openai.NewMonitor(c, key)
+			return monitor
+		},
 		Settings: settings, SignupTimeout: cfg.SignupTimeout,
 		// With keys, the app's River client is built below, with the key
 		// and webhook workers; the env's is then not started.
 		River: provision.ClientOptions{Work: o.work && !o.keys, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second},
 	})
-	app := &testApp{t: t, pool: env.Pool, fake: env.Fake, logs: logs, spec: env.Spec, river: env.River}
+	app := &testApp{t: t, pool: env.Pool, fake: env.Fake, logs: logs, spec: env.Spec, river: env.River, monitor: monitor}
 	rc, reg, companies := env.River, env.Registry, env.Companies
 	app.backfill = env.Backfill
 	if o.keys {
@@ -128,7 +146,9 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	}
 	deps.Auth, app.auth = authSvc, authSvc
 	// BACKFILL-WIRING: runs start here and run on rc when o.work is set.
+	app.backfill.SetStallAfter(o.stallAfter)
 	deps.Backfill = app.backfill
+	deps.OpenAI = app.monitor
 	if o.jobsUI {
 		h, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rc, nil), Logger: logger, Prefix: web.JobsPrefix})
 		if err != nil {

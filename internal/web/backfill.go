@@ -28,6 +28,7 @@ func (s *Server) backfillRoutes(g *echo.Group) {
 	b.GET("/:id/progress", s.handleBackfillProgress)
 	b.POST("/:id/retry-failed", s.handleBackfillRetryFailed)
 	b.POST("/possible-matches/link", s.handleBackfillLinkMatch) // safeguards.go
+	s.backfillControlRoutes(b)                                  // backfill_control.go: pause, resume, cancel
 }
 
 // recentRuns is how many runs the backfill page lists.
@@ -51,7 +52,7 @@ func (s *Server) handleBackfill(c echo.Context) error {
 	}
 	for _, r := range recent {
 		p.Recent = append(p.Recent, pages.BackfillRunRow{
-			ID: strconv.FormatInt(r.ID, 10), URL: runURL(r.ID), Status: string(r.Status), StartedBy: r.StartedBy,
+			ID: strconv.FormatInt(r.ID, 10), URL: runURL(r.ID), Status: runState(r), StartedBy: r.StartedBy,
 			Started: stamp(r.StartedAt), StartedISO: isoTime(r.StartedAt), Summary: runSummary(r),
 		})
 	}
@@ -182,8 +183,15 @@ func runProps(c echo.Context, r provision.Run) pages.BackfillRunProps {
 		Concurrency: strconv.Itoa(r.Concurrency), Percent: strconv.Itoa(r.Percent()),
 		Total: thousands(r.Total), Done: thousands(r.Done), Remaining: thousands(r.Remaining),
 		Created: thousands(r.Created), Linked: thousands(r.Linked), Failed: thousands(r.Failed), Skipped: thousands(r.Skipped),
-		Rate: strconv.FormatFloat(r.Rate, 'f', 1, 64) + "/s", ETA: eta(r.ETA), LastError: r.LastError,
+		Rate: strconv.FormatFloat(r.Rate, 'f', 1, 64) + "/s", ETA: eta(r.ETA),
 		CanRetry: !r.Running() && r.Failed > 0,
+		State:    runState(r), Paused: r.Paused, CanControl: r.Running(),
+		PauseURL: runURL(r.ID) + "/pause", ResumeURL: runURL(r.ID) + "/resume", CancelURL: runURL(r.ID) + "/cancel",
+	}
+	if r.Stalled {
+		p.Stall = stallSentence(r)
+	} else if r.LastError != "" {
+		p.LastError = humanError(r.LastError)
 	}
 	if r.FinishedAt != nil {
 		p.Finished, p.FinishedISO = stamp(*r.FinishedAt), isoTime(*r.FinishedAt)
@@ -193,7 +201,7 @@ func runProps(c echo.Context, r provision.Run) pages.BackfillRunProps {
 	}
 	for _, f := range r.Failures {
 		p.Failures = append(p.Failures, pages.BackfillFailureRow{
-			CompanyName: f.CompanyName, CompanyURL: fmt.Sprintf("/admin/companies/%d", f.CompanyID), Error: f.Error,
+			CompanyName: f.CompanyName, CompanyURL: companyURL(f.CompanyID), Error: humanError(f.Error),
 		})
 	}
 	if more := r.Failed - len(r.Failures); more > 0 {

@@ -24,7 +24,7 @@ func (s *Server) companyRoutes(g *echo.Group) {
 	g.POST("/companies/:id/provision", s.handleCompanyProvision)
 	g.POST("/companies/:id/project-id", s.handleCompanyAssignProjectID)
 	g.POST("/companies/:id/project-id/clear", s.handleCompanyClearProjectID, s.requireAdmin)
-	s.companyKeyRoutes(g) // company_keys.go: the key panel's actions
+	s.companyKeyRoutes(g)                              // company_keys.go: the key panel's actions
 	g.POST("/companies/decide", s.handleCompanyDecide) // safeguards.go: approval mode
 }
 
@@ -81,7 +81,7 @@ func companiesProps(p company.ListParams, page company.Page) pages.CompaniesProp
 		props.Rows[i] = pages.CompanyRow{
 			ID: strconv.FormatInt(co.ID, 10), Name: co.Name, DetailURL: companyURL(co.ID),
 			Industry: co.Industry, ContactName: co.ContactName, ContactEmail: co.ContactEmail,
-			SignupDate: co.CreatedAt.UTC().Format(dayLayout), SignupISO: isoTime(co.CreatedAt),
+			SignupDate: stamp(co.CreatedAt), SignupISO: isoTime(co.CreatedAt),
 			ProjectID: co.OpenAIProjectID, ProjectURL: openAIProjectURL(co.OpenAIProjectID), Status: badgeStatus(co),
 			AwaitingApproval: co.AwaitingApproval() && co.OpenAIProjectID == "",
 		}
@@ -141,16 +141,14 @@ func openAIProjectURL(projectID string) string {
 	return "https://platform.openai.com/settings/" + url.PathEscape(projectID) + "/limits"
 }
 
-// badgeStatus is the status badge of a company: a company without a
-// project that will not get one by itself (no key) is "missing".
+// badgeStatus is the status badge of a company: its provisioning state,
+// in the one vocabulary of components.Badge.
 func badgeStatus(co company.Company) string {
 	switch {
 	case co.OpenAIProjectID != "":
 		return "provisioned"
 	case co.Rejected():
 		return "rejected"
-	case co.Status == company.StatusSkipped:
-		return "missing"
 	}
 	return string(co.Status)
 }
@@ -189,12 +187,12 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 	p := pages.CompanyDetailProps{
 		CSRF: csrfToken(c), ID: strconv.FormatInt(co.ID, 10), Name: co.Name, Industry: co.Industry,
 		ContactName: co.ContactName, ContactEmail: co.ContactEmail, Size: co.Size, Country: co.Country,
-		SignupDate: co.CreatedAt.UTC().Format(minuteLayout), SignupISO: isoTime(co.CreatedAt),
-		Description: co.ProjectDescription, Status: badgeStatus(co), LastError: co.LastError,
+		SignupDate: stamp(co.CreatedAt), SignupISO: isoTime(co.CreatedAt),
+		Description: co.ProjectDescription, Status: badgeStatus(co), LastError: humanError(co.LastError),
 		CanDecide: co.OpenAIProjectID == "" && (co.AwaitingApproval() || co.Rejected()), Rejected: co.Rejected(),
 		ProjectID: co.OpenAIProjectID, ProjectURL: openAIProjectURL(co.OpenAIProjectID),
 		KeyConfigured: s.companies.OpenAIConfigured(),
-		CanProvision:  co.OpenAIProjectID == "" && !co.AwaitingApproval() && !co.Rejected(),
+		CanProvision:  co.OpenAIProjectID == "" && s.companies.OpenAIConfigured() && !co.AwaitingApproval() && !co.Rejected(),
 		CanAssign:     co.OpenAIProjectID == "" || u.IsAdmin(),
 		CanClear:      co.OpenAIProjectID != "" && u.IsAdmin(),
 		Assign:        form,
@@ -205,7 +203,7 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 	}
 	if co.Status == company.StatusWaiting && co.OpenAIProjectID == "" {
 		// Not an error: what the company waits for.
-		p.WaitReason, p.LastError = co.LastError, ""
+		p.WaitReason, p.LastError = co.LastError, components.ErrorTextProps{}
 	}
 	if co.NextAttemptAt != nil && co.OpenAIProjectID == "" && co.NextAttemptAt.After(time.Now()) {
 		p.NextAttempt = stamp(*co.NextAttemptAt)
@@ -213,7 +211,7 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 	for i, a := range history {
 		r := pages.HistoryRow{
 			Started: stamp(a.StartedAt), StartedISO: isoTime(a.StartedAt),
-			Trigger: a.Trigger, Actor: a.Actor, Outcome: a.Outcome, ProjectID: a.ProjectID, Error: a.Error,
+			Trigger: a.Trigger, Actor: a.Actor, Outcome: a.Outcome, ProjectID: a.ProjectID, Error: humanError(a.Error),
 			RequestID: a.OpenAIRequestID,
 		}
 		if a.HTTPStatus != 0 {
@@ -308,6 +306,7 @@ func (s *Server) handleCompanyAssignProjectID(c echo.Context) error {
 	default:
 		return err
 	}
+	replaceURL(c, companyURL(id))
 	return s.renderCompanyDetail(c, http.StatusUnprocessableEntity, id, form)
 }
 

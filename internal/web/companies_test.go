@@ -201,7 +201,7 @@ func TestCompanyList_SearchFilterPaginate(t *testing.T) {
 		t.Error("filter=missing shows companies with a project ID")
 	}
 	doc.Find(`[data-testid="company-row"] [data-testid="badge"]`).Each(func(_ int, s *goquery.Selection) {
-		if st := s.AttrOr("data-status", ""); st != "missing" && st != "failed" {
+		if st := s.AttrOr("data-status", ""); st != "skipped" && st != "pending" && st != "failed" {
 			t.Errorf("filter=missing shows a %q badge", st)
 		}
 	})
@@ -257,8 +257,8 @@ func TestCompanyList_HTMXFragment(t *testing.T) {
 	if got := text(doc.Find(`[data-testid="company-link"]`)); got != "Globex" {
 		t.Errorf("fragment rows = %q, want Globex", got)
 	}
-	if got := doc.Find(`[data-testid="badge"]`).AttrOr("data-status", ""); got != "missing" {
-		t.Errorf("badge = %q, want missing", got)
+	if got := doc.Find(`[data-testid="badge"]`).AttrOr("data-status", ""); got != "skipped" {
+		t.Errorf("badge = %q, want skipped", got)
 	}
 	if vary := strings.Join(resp.Header.Values("Vary"), ", "); !strings.Contains(vary, "HX-Request") {
 		t.Errorf("Vary = %q, want HX-Request", vary)
@@ -341,7 +341,9 @@ func TestCompanyDetail(t *testing.T) {
 	for sel, want := range map[string]string{
 		"#company-name": "Acme", `[data-testid="field-industry"]`: "Software", `[data-testid="field-email"]`: "ada@example.com",
 		`[data-testid="field-country"]`: "United Kingdom", `[data-testid="field-size"]`: "11-50",
-		`[data-testid="field-description"]`: "Project for Acme", `[data-testid="last-error"]`: "Last error: OpenAI refused: project limit reached",
+		`[data-testid="field-description"]`:                         "Project for Acme",
+		`[data-testid="last-error"] [data-testid="error-sentence"]`: "The OpenAI organization has reached its project limit: archive unused projects or ask OpenAI to raise it.",
+		`[data-testid="last-error"] [data-testid="error-detail"]`:   "OpenAI refused: project limit reached",
 	} {
 		if got := text(doc.Find(sel)); got != want {
 			t.Errorf("%s = %q, want %q", sel, got, want)
@@ -538,8 +540,12 @@ func TestCompanyAssign_WithoutKey(t *testing.T) {
 	id := app.insertCompany("Acme", "", "skipped")
 
 	_, doc := app.get(detailPath(id))
-	if doc.Find(`[data-testid="no-key-note"]`).Length() != 1 {
-		t.Error("no note that no admin key is configured")
+	if got := text(doc.Find(`[data-testid="no-key-note"]`)); !strings.Contains(got, "Set OPENAI_ADMIN_KEY to create projects") {
+		t.Errorf("no-key note = %q, want it to say what is needed", got)
+	}
+	// Only what can work is offered: no "Create project now" without a key.
+	if doc.Find(`#provision-form`).Length() != 0 {
+		t.Error(`"Create project now" is offered without an admin key`)
 	}
 	resp, _ := app.submit(detailPath(id), detailPath(id)+"/project-id", url.Values{"project_id": {"proj_unchecked1"}})
 	if resp.StatusCode != http.StatusSeeOther {

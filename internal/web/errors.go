@@ -96,6 +96,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		// static/js/app.js honours) add the toast to the page's #toasts.
 		c.Response().Header().Set("HX-Retarget", "#toasts")
 		c.Response().Header().Set("HX-Reswap", "beforeend")
+		// The toast whatever the form's own hx-select picks from its answers.
+		c.Response().Header().Set("HX-Reselect", "#error-toast")
 		rerr = render(c, code, pages.ErrorToast(p))
 	default:
 		m := s.meta(c, http.StatusText(code))

@@ -7,15 +7,12 @@ import (
 	"time"
 )
 
-// How the dashboard writes times: always UTC, so that staff in different
-// zones read the same value, with the ISO form beside it in <time datetime>.
-const (
-	dayLayout    = "2006-01-02"
-	minuteLayout = "2006-01-02 15:04 UTC"
-	secondLayout = "2006-01-02 15:04:05 UTC"
-)
+// How the dashboard writes times, the one format of every page: always
+// UTC, so that staff in different zones read the same value, with the ISO
+// form beside it in <time datetime>.
+const secondLayout = "2006-01-02 15:04:05 UTC"
 
-// stamp formats t to the second: events (attempts, audit entries, runs).
+// stamp formats t to the second, the dashboard's one date format.
 func stamp(t time.Time) string { return t.UTC().Format(secondLayout) }
 
 // isoTime is t for a <time datetime> attribute.

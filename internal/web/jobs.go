@@ -21,7 +21,7 @@ func (s *Server) jobsRoutes(e *echo.Echo) {
 	if s.jobsUI == nil {
 		return
 	}
-	g := e.Group(JobsPrefix, s.staffSession(), s.requireSetupDone, s.requireStaff, s.requireAdmin, noStore, riverUICSP, requireJSONWrites, loadRiverUIShim)
+	g := e.Group(JobsPrefix, s.staffSession(), s.requireSetupDone, s.requireStaff, s.requireAdmin, noStore, riverUICSP, requireJSONWrites, loadRiverUIShim, s.jobsBackLink)
 	h := echo.WrapHandler(s.jobsUI)
 	g.Any("", h)
 	g.Any("/*", h)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"github.com/provisioner/provisioner/internal/auth"
 )
 
@@ -30,7 +32,10 @@ func TestJobsDashboard(t *testing.T) {
 	}
 
 	app.loginAs(auth.RoleAdmin)
-	resp, err = app.client.Get(app.srv.URL + "/admin/jobs/")
+	req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/admin/jobs/", nil)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	req.Header.Set("Accept-Encoding", "gzip, br") // as a browser asks
+	resp, err = app.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +43,18 @@ func TestJobsDashboard(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<title>River</title>") {
 		t.Fatalf("admin GET /admin/jobs/ = %d, want River's dashboard", resp.StatusCode)
+	}
+	// A way back, and River's attempts explained against ours.
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bar := doc.Find("#provisioner-jobs-bar")
+	if href, _ := bar.Find("a").Attr("href"); href != "/admin" {
+		t.Errorf("River's page links back to %q, want /admin", href)
+	}
+	if got := bar.Text(); !strings.Contains(got, "PROVISION_MAX_ATTEMPTS") || !strings.Contains(got, "attempts n / 25") {
+		t.Errorf("River's page bar says %q, want the attempts explained", got)
 	}
 	resp, err = app.client.Get(app.srv.URL + "/admin/jobs/api/queues")
 	if err != nil {

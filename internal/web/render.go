@@ -45,3 +45,12 @@ func redirect(c echo.Context, url string) error {
 func (s *Server) meta(c echo.Context, title string) layouts.Meta {
 	return layouts.Meta{Title: title, CSRF: csrfToken(c), Sandbox: s.sandbox}
 }
+
+// replaceURL keeps the page's own address in the browser's bar when htmx
+// swaps in the answer to a form posted elsewhere (a refused form), so that
+// a reload shows the page rather than re-posting, and a bookmark works.
+func replaceURL(c echo.Context, url string) {
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Replace-Url", url)
+	}
+}

@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/provisioner/provisioner/static"
 )
 
 // routes lists every route group, so the app's whole surface reads in one
@@ -21,7 +19,7 @@ func (s *Server) routes() {
 	if h := s.MetricsHandler(); h != nil && s.cfg.MetricsToken != "" {
 		e.GET("/metrics", echo.WrapHandler(h), s.requireMetricsToken)
 	}
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.FS))), cacheStatic)
+	e.GET("/static/*", staticFiles(), cacheStatic) // static.go
 
 	// Browser pages: every state-changing form carries a CSRF token; the
 	// session cookie tells who is signed in (session.go).

@@ -8,6 +8,7 @@ func (s *Server) adminRoutes(pages *echo.Group) {
 	admin := pages.Group("/admin", noStore, s.requireSetupDone)
 	s.loginRoutes(admin) // staff.go: /admin/login, /admin/logout (no session needed)
 	staff := admin.Group("", s.requireStaff)
+	s.homeRoutes(staff)      // home.go: /admin, /admin/openai/test
 	s.staffRoutes(staff)     // staff.go: /admin/staff
 	s.companyRoutes(staff)   // companies.go: /admin/companies…
 	s.auditRoutes(staff)     // audit.go: /admin/audit

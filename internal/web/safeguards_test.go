@@ -201,4 +201,3 @@ func TestSafeguards_DryRunPossibleMatchLinkedByHand(t *testing.T) {
 		t.Errorf("support links: status %d, want 403", resp.StatusCode)
 	}
 }
-

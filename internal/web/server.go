@@ -22,6 +22,7 @@ import (
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/keys"
+	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/ratelimit"
 	"github.com/provisioner/provisioner/internal/webhook"
@@ -41,6 +42,9 @@ type Deps struct {
 	Tokens *apitoken.Service
 	// Webhooks serves the deliveries page; nil shows it disabled.
 	Webhooks *webhook.Service
+	// OpenAI, if set, is the client's monitor: the home page shows how
+	// OpenAI last answered and tests the connection through it.
+	OpenAI *openai.Monitor
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// JobsUI, if set, is River's job dashboard, served to admins under
@@ -66,6 +70,7 @@ type Server struct {
 	keys      *keys.Service
 	tokens    *apitoken.Service
 	webhooks  *webhook.Service
+	openai    *openai.Monitor
 	gatherer  prometheus.Gatherer
 	jobsUI    http.Handler
 	sandbox   bool
@@ -84,7 +89,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, openai: d.OpenAI, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		setup:       newFirstRun(d.SetupToken),
 		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),
 	}

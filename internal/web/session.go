@@ -26,7 +26,7 @@ import (
 const staffUserKey = "staff_user"
 
 // defaultAfterLogin is where a login goes when it was not sent from a page.
-const defaultAfterLogin = "/admin/companies"
+const defaultAfterLogin = "/admin"
 
 // currentUser returns the signed-in staff member of the request.
 func currentUser(c echo.Context) (auth.User, bool) {

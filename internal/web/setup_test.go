@@ -91,7 +91,7 @@ func TestSetup_CreatesFirstAdmin(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("POST /setup = %d, want 303; errors: %q", resp.StatusCode, doc.Find("[data-testid^=error-]").Text())
 	}
-	if got := resp.Header.Get("Location"); got != "/admin/companies" {
+	if got := resp.Header.Get("Location"); got != "/admin" {
 		t.Errorf("redirect to %q, want /admin/companies", got)
 	}
 	acc, err := app.auth.GetUserByEmail(t.Context(), "first.admin@example.com")

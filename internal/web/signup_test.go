@@ -111,8 +111,12 @@ func TestSignup_WithoutKey(t *testing.T) {
 		t.Errorf("fake OpenAI got %d requests, want 0", n)
 	}
 	_, doc := app.get(resp.Header.Get("Location"))
-	if got := doc.Find(`[data-testid="badge"]`).AttrOr("data-status", ""); got != "skipped" {
-		t.Errorf("confirmation badge = %q, want skipped", got)
+	if got := doc.Find(`[data-testid="done-status"]`).AttrOr("data-status", ""); got != "skipped" {
+		t.Errorf("confirmation status = %q, want skipped", got)
+	}
+	// The customer reads a sentence of theirs, not the staff's "Skipped".
+	if got := doc.Find(`#signup-done`).Text(); strings.Contains(got, "Skipped") || strings.Contains(got, "not configured") {
+		t.Errorf("the public confirmation shows staff words: %q", got)
 	}
 }
 

@@ -235,11 +235,11 @@ func (s *Server) renderStaff(c echo.Context, code int, form pages.StaffFormProps
 	for i, a := range accounts {
 		rows[i] = pages.StaffRow{
 			ID: strconv.FormatInt(a.ID, 10), Email: a.Email, Role: string(a.Role), Disabled: a.Disabled,
-			Created: a.CreatedAt.UTC().Format(minuteLayout), LastLogin: "Never", IsSelf: a.ID == me.ID,
+			Created: stamp(a.CreatedAt), LastLogin: "Never", IsSelf: a.ID == me.ID,
 			DisableURL: fmt.Sprintf("/admin/staff/%d/disable", a.ID),
 		}
 		if a.LastLoginAt != nil {
-			rows[i].LastLogin = a.LastLoginAt.UTC().Format(minuteLayout)
+			rows[i].LastLogin = stamp(*a.LastLoginAt)
 		}
 	}
 	m := s.adminMeta(c, "Staff", "staff")

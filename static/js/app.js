@@ -81,15 +81,17 @@
     if (!window.confirm(form.getAttribute("data-confirm"))) evt.preventDefault();
   });
 
-  // Error toasts: the htmx config does not swap 4xx/5xx responses (except
-  // 422). When the server explicitly retargets an error response (for
-  // example HX-Retarget: #toasts with pages.ErrorToast), swap it anyway so
-  // the user sees what went wrong.
+  // Error toasts: the htmx config swaps 4xx answers (refused forms, toasts)
+  // but not 5xx. When the server explicitly retargets an error answer (for
+  // example HX-Retarget: #toasts with pages.ErrorToast), swap it anyway and
+  // take it as handled, so the user sees what went wrong and htmx logs no
+  // console error for an answer the page expected.
   document.addEventListener("htmx:beforeSwap", function (evt) {
     var d = evt.detail;
-    if (!d || !d.isError || !d.xhr) return;
+    if (!d || !d.xhr) return;
     if (d.xhr.getResponseHeader("HX-Retarget")) {
       d.shouldSwap = true;
+      d.isError = false;
     }
   });
 })();

@@ -95,3 +95,10 @@ func describedBy(id, help, errText string) string {
 
 // itoa formats a maxlength attribute value.
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// ErrorTextProps configures ErrorText: Sentence is what staff read,
+// Detail the technical text behind the disclosure ("" for none).
+type ErrorTextProps struct {
+	Sentence string
+	Detail   string
+}

@@ -16,7 +16,7 @@ type Meta struct {
 	User *User
 	// Flashes are one-shot messages shown above the page content.
 	Flashes []Flash
-	// Nav is the active admin nav item: "companies", "backfill", "audit", "staff" or "jobs".
+	// Nav is the active admin nav item: "home", "companies", "backfill", "audit", "staff" or "jobs".
 	Nav string
 }
 
@@ -35,7 +35,15 @@ type Flash struct {
 
 // htmxConfig makes htmx 2 swap 422 and 429 responses (re-rendered forms with errors)
 // and keeps it from injecting an inline <style> that the CSP would block.
-const htmxConfig = `{"includeIndicatorStyles":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"42[29]","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
+//
+// attributesToSettle leaves out "style": htmx's settle step copies the
+// old element's attributes onto the new one, and an inline style (which
+// password managers and other extensions put on inputs) is then blocked
+// by the CSP, with a console error. Every 4xx is an answer we mean
+// (a refused form, or an error toast that the server retargets to
+// #toasts), so it is swapped and not reported as an error; 5xx are not
+// swapped unless retargeted (static/js/app.js).
+const htmxConfig = `{"includeIndicatorStyles":false,"attributesToSettle":["class","width","height"],"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"4..","swap":true,"error":false},{"code":"5..","swap":false,"error":true}]}`
 
 // hxHeaders returns the JSON object for the body's hx-headers attribute.
 // It is built with encoding/json so a token can never break out of the
@@ -81,6 +89,7 @@ type navItem struct {
 
 // navItems lists the admin navigation links in display order.
 var navItems = []navItem{
+	{Key: "home", Href: "/admin", Label: "Home"},
 	{Key: "companies", Href: "/admin/companies", Label: "Companies"},
 	{Key: "backfill", Href: "/admin/backfill", Label: "Backfill", AdminOnly: true},
 	{Key: "keys", Href: "/admin/keys", Label: "Keys", AdminOnly: true},

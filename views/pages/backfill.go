@@ -1,5 +1,7 @@
 package pages
 
+import "github.com/provisioner/provisioner/views/components"
+
 // BackfillProps is the backfill page: the running or latest run and the
 // runs before it.
 type BackfillProps struct {
@@ -14,7 +16,7 @@ type BackfillProps struct {
 type BackfillRunRow struct {
 	ID         string
 	URL        string
-	Status     string // "running", "finished", "failed" or "cancelled"
+	Status     string // runState: "running", "paused", "stalled", "finished", "failed" or "cancelled"
 	StartedBy  string
 	Started    string
 	StartedISO string
@@ -63,6 +65,19 @@ type BackfillRunProps struct {
 	RetryURL    string
 	Running     bool
 	Status      string // "running", "finished", "failed" or "cancelled"
+	// State is Status in the backfill's one vocabulary, which adds
+	// "paused" and "stalled" to the running run.
+	State string
+	// Stall is the stall sentence ("Stalled: OpenAI is not answering
+	// (last error: …)"), "" unless stalled.
+	Stall string
+	// Paused shows Resume instead of Pause.
+	Paused bool
+	// CanControl shows Pause/Resume and Cancel (the run is running).
+	CanControl  bool
+	PauseURL    string
+	ResumeURL   string
+	CancelURL   string
 	StartedBy   string
 	Started     string
 	StartedISO  string
@@ -82,7 +97,7 @@ type BackfillRunProps struct {
 	Skipped     string
 	Rate        string // "91.2/s"
 	ETA         string // "3m 20s"; "" when unknown
-	LastError   string
+	LastError   components.ErrorTextProps
 	Failures    []BackfillFailureRow
 	// MoreFailures is "and 23 more", "" when Failures holds them all.
 	MoreFailures string
@@ -94,7 +109,7 @@ type BackfillRunProps struct {
 type BackfillFailureRow struct {
 	CompanyName string
 	CompanyURL  string
-	Error       string
+	Error       components.ErrorTextProps
 }
 
 // runStatusLabel is the display text of a run status.
@@ -102,6 +117,10 @@ func runStatusLabel(status string) string {
 	switch status {
 	case "running":
 		return "Running"
+	case "paused":
+		return "Paused"
+	case "stalled":
+		return "Stalled"
 	case "finished":
 		return "Finished"
 	case "failed":
@@ -118,6 +137,8 @@ func runStatusClass(status string) string {
 	switch status {
 	case "running":
 		return base + "bg-blue-50 text-blue-800 ring-blue-600/30"
+	case "paused", "stalled":
+		return base + "bg-amber-50 text-amber-800 ring-amber-600/30"
 	case "finished":
 		return base + "bg-green-50 text-green-800 ring-green-600/30"
 	case "failed":

@@ -48,7 +48,7 @@ type CompanyRow struct {
 	SignupISO    string // for <time datetime>
 	ProjectID    string // "" when none
 	ProjectURL   string // the project on OpenAI's platform
-	Status       string // badge: "provisioned", "missing", "pending", "waiting", "rejected" or "failed"
+	Status       string // badge: "provisioned", "pending", "waiting", "skipped", "rejected" or "failed"
 	// WaitReason is why a waiting company waits.
 	WaitReason string
 	// AwaitingApproval rows get a checkbox of the approve/reject form.
@@ -58,7 +58,7 @@ type CompanyRow struct {
 var (
 	companyFilters = []components.Option{
 		{Value: "all", Label: "All companies"},
-		{Value: "missing", Label: "Missing a project"},
+		{Value: "missing", Label: "Without a project"},
 		{Value: "failed", Label: "Provisioning failed"},
 		{Value: "no-key", Label: "No OpenAI key"},
 		{Value: "waiting", Label: "Waiting (budget, capacity, approval)"},

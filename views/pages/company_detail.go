@@ -1,5 +1,7 @@
 package pages
 
+import "github.com/provisioner/provisioner/views/components"
+
 // CompanyDetailProps is one company's page: its fields, its OpenAI project,
 // the actions the viewer may take and the provisioning history. Values are
 // already formatted.
@@ -18,8 +20,8 @@ type CompanyDetailProps struct {
 	SignupISO    string
 	Description  string
 
-	Status    string // badge: "provisioned", "missing", "pending", "waiting", "rejected" or "failed"
-	LastError string
+	Status    string // badge: "provisioned", "pending", "waiting", "skipped", "rejected" or "failed"
+	LastError components.ErrorTextProps
 	// WaitReason is what a waiting company waits for (budget, capacity,
 	// approval); "" otherwise.
 	WaitReason string
@@ -33,7 +35,8 @@ type CompanyDetailProps struct {
 	// KeyConfigured is false when no OpenAI admin key is configured:
 	// projects can be neither created nor verified.
 	KeyConfigured bool
-	// CanProvision shows "Create project now" (the company has no project).
+	// CanProvision shows "Create project now": the company has no project
+	// and an admin key is configured, so the button can work.
 	CanProvision bool
 	// CanAssign shows the assignment form: to anyone when the company has
 	// no project, to admins (as a change) when it has one.
@@ -66,7 +69,7 @@ type HistoryRow struct {
 	Actor      string
 	Outcome    string
 	ProjectID  string
-	Error      string
+	Error      components.ErrorTextProps
 	HTTPStatus string
 	RequestID  string
 	Duration   string // "" while running

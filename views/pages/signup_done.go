@@ -25,9 +25,21 @@ func doneMessage(p SignupDoneProps) string {
 		// Public: the reason (budget, capacity, approval) is for staff.
 		return "Your account is created. Your OpenAI project is queued and will be created after a short review; you do not need to sign up again."
 	case "skipped":
-		return "OpenAI project creation is not configured; an administrator can create it later."
+		return "Your account is ready. Your OpenAI project will be set up by our team; you do not need to do anything."
 	case "failed":
 		return "We are still setting up your workspace. Our team will finish it; you do not need to sign up again."
 	}
 	return ""
+}
+
+// doneStatusLabel is the customer's short phrase for p.Status: never the
+// staff's words ("Skipped", "Failed"), which describe our work, not theirs.
+func doneStatusLabel(status string) string {
+	switch status {
+	case "provisioned":
+		return "Ready"
+	case "pending":
+		return "Being set up"
+	}
+	return "Set up by our team"
 }

@@ -15,7 +15,7 @@ UPDATE backfill_runs
 SET lease_token = $1::text, lease_until = now() + make_interval(secs => $2::float8)
 WHERE id = $3 AND status = 'running'
   AND (lease_until IS NULL OR lease_until < now() OR lease_token = $1)
-RETURNING id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until
+RETURNING id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until, paused_at, paused_by, progress_at
 `
 
 type ClaimBackfillRunParams struct {
@@ -48,6 +48,9 @@ func (q *Queries) ClaimBackfillRun(ctx context.Context, arg ClaimBackfillRunPara
 		&i.LastError,
 		&i.LeaseToken,
 		&i.LeaseUntil,
+		&i.PausedAt,
+		&i.PausedBy,
+		&i.ProgressAt,
 	)
 	return i, err
 }
@@ -94,7 +97,7 @@ const createBackfillRun = `-- name: CreateBackfillRun :one
 INSERT INTO backfill_runs (started_by, started_by_id, retry_of, upto_company_id, concurrency, total)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (status) WHERE status = 'running' DO NOTHING
-RETURNING id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until
+RETURNING id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until, paused_at, paused_by, progress_at
 `
 
 type CreateBackfillRunParams struct {
@@ -137,6 +140,9 @@ func (q *Queries) CreateBackfillRun(ctx context.Context, arg CreateBackfillRunPa
 		&i.LastError,
 		&i.LeaseToken,
 		&i.LeaseUntil,
+		&i.PausedAt,
+		&i.PausedBy,
+		&i.ProgressAt,
 	)
 	return i, err
 }
@@ -167,7 +173,7 @@ UPDATE backfill_runs
 SET status = 'finished', finished_at = now(), total = created + linked + failed + skipped,
     last_error = '', lease_token = NULL, lease_until = NULL
 WHERE id = $1 AND status = 'running'
-RETURNING id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until
+RETURNING id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until, paused_at, paused_by, progress_at
 `
 
 // Ends a run whose companies are all done. Companies that got their project
@@ -194,12 +200,15 @@ func (q *Queries) FinishBackfillRun(ctx context.Context, id int64) (BackfillRun,
 		&i.LastError,
 		&i.LeaseToken,
 		&i.LeaseUntil,
+		&i.PausedAt,
+		&i.PausedBy,
+		&i.ProgressAt,
 	)
 	return i, err
 }
 
 const getBackfillRun = `-- name: GetBackfillRun :one
-SELECT id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until FROM backfill_runs WHERE id = $1
+SELECT id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until, paused_at, paused_by, progress_at FROM backfill_runs WHERE id = $1
 `
 
 func (q *Queries) GetBackfillRun(ctx context.Context, id int64) (BackfillRun, error) {
@@ -224,12 +233,15 @@ func (q *Queries) GetBackfillRun(ctx context.Context, id int64) (BackfillRun, er
 		&i.LastError,
 		&i.LeaseToken,
 		&i.LeaseUntil,
+		&i.PausedAt,
+		&i.PausedBy,
+		&i.ProgressAt,
 	)
 	return i, err
 }
 
 const getCurrentBackfillRun = `-- name: GetCurrentBackfillRun :one
-SELECT id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until FROM backfill_runs
+SELECT id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until, paused_at, paused_by, progress_at FROM backfill_runs
 ORDER BY (status = 'running') DESC, started_at DESC, id DESC
 LIMIT 1
 `
@@ -257,12 +269,15 @@ func (q *Queries) GetCurrentBackfillRun(ctx context.Context) (BackfillRun, error
 		&i.LastError,
 		&i.LeaseToken,
 		&i.LeaseUntil,
+		&i.PausedAt,
+		&i.PausedBy,
+		&i.ProgressAt,
 	)
 	return i, err
 }
 
 const getRunningBackfillRun = `-- name: GetRunningBackfillRun :one
-SELECT id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until FROM backfill_runs WHERE status = 'running'
+SELECT id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until, paused_at, paused_by, progress_at FROM backfill_runs WHERE status = 'running'
 `
 
 func (q *Queries) GetRunningBackfillRun(ctx context.Context) (BackfillRun, error) {
@@ -287,6 +302,9 @@ func (q *Queries) GetRunningBackfillRun(ctx context.Context) (BackfillRun, error
 		&i.LastError,
 		&i.LeaseToken,
 		&i.LeaseUntil,
+		&i.PausedAt,
+		&i.PausedBy,
+		&i.ProgressAt,
 	)
 	return i, err
 }
@@ -432,7 +450,7 @@ func (q *Queries) ListBackfillRetryCompanies(ctx context.Context, arg ListBackfi
 }
 
 const listBackfillRuns = `-- name: ListBackfillRuns :many
-SELECT id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until FROM backfill_runs
+SELECT id, status, started_by, started_by_id, retry_of, upto_company_id, concurrency, job_id, started_at, finished_at, total, created, linked, failed, skipped, last_error, lease_token, lease_until, paused_at, paused_by, progress_at FROM backfill_runs
 ORDER BY started_at DESC, id DESC
 LIMIT $1
 `
@@ -465,6 +483,9 @@ func (q *Queries) ListBackfillRuns(ctx context.Context, maxRows int32) ([]Backfi
 			&i.LastError,
 			&i.LeaseToken,
 			&i.LeaseUntil,
+			&i.PausedAt,
+			&i.PausedBy,
+			&i.ProgressAt,
 		); err != nil {
 			return nil, err
 		}
@@ -511,7 +532,8 @@ WITH item AS (
     RETURNING outcome
 )
 UPDATE backfill_runs r
-SET created = r.created + (item.outcome = 'created')::int,
+SET progress_at = now(),
+    created = r.created + (item.outcome = 'created')::int,
     linked  = r.linked  + (item.outcome = 'linked')::int,
     failed  = r.failed  + (item.outcome = 'failed')::int,
     skipped = r.skipped + (item.outcome = 'skipped')::int

@@ -72,6 +72,9 @@ type BackfillRun struct {
 	LastError     string
 	LeaseToken    *string
 	LeaseUntil    *time.Time
+	PausedAt      *time.Time
+	PausedBy      string
+	ProgressAt    time.Time
 }
 
 type Company struct {
