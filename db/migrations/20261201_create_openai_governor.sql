@@ -14,13 +14,17 @@ CREATE TABLE openai_governors (
     header_limit  DOUBLE PRECISION NOT NULL DEFAULT 0,
     -- The next free time slot: slots up to here are reserved.
     next_slot_at  TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
+    -- Since when callers have kept the schedule full.
+    busy_since    TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
     grown_at      TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
     cut_at        TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
-    -- Calls OpenAI accepted, counted per second: the current second's
-    -- count started at bucket_at, and the previous second's.
-    bucket_at     TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
-    bucket_ok     INTEGER NOT NULL DEFAULT 0,
-    prev_ok       INTEGER NOT NULL DEFAULT 0,
+    -- Calls OpenAI accepted and refused, counted per second: the current
+    -- second's counts started at bucket_at, and the previous second's.
+    bucket_at      TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
+    bucket_ok      INTEGER NOT NULL DEFAULT 0,
+    bucket_refused INTEGER NOT NULL DEFAULT 0,
+    prev_ok        INTEGER NOT NULL DEFAULT 0,
+    prev_refused   INTEGER NOT NULL DEFAULT 0,
     refused       BIGINT NOT NULL DEFAULT 0,
     updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
 );

@@ -59,7 +59,7 @@ func (p Params) withDefaults() Params {
 	def(&p.StartRate, 50)
 	def(&p.MinRate, 1)
 	def(&p.Backoff, 0.05)
-	def(&p.MaxCut, 0.25)
+	def(&p.MaxCut, 0.4)
 	def(&p.SlowStart, 0.3)
 	def(&p.Recover, 0.2)
 	def(&p.RecoverTo, 0.95)
@@ -102,13 +102,18 @@ type State struct {
 	// announced, in calls per second; 0 when it never sent one.
 	HeaderLimit float64
 	NextSlot    time.Time
-	GrownAt     time.Time
-	CutAt       time.Time
-	// BucketAt starts the current second of accepted calls, BucketOK
-	// counts them; PrevOK is the second before.
-	BucketAt time.Time
-	BucketOK int
-	PrevOK   int
+	// BusySince is when callers last started keeping the schedule full.
+	BusySince time.Time
+	GrownAt   time.Time
+	CutAt     time.Time
+	// BucketAt starts the current second of answers: BucketOK counts the
+	// calls OpenAI accepted, BucketRefused those it refused; PrevOK and
+	// PrevRefused are the second before.
+	BucketAt      time.Time
+	BucketOK      int
+	BucketRefused int
+	PrevOK        int
+	PrevRefused   int
 	// Refusals counts refusals, for the record.
 	Refusals int64
 }
@@ -144,7 +149,11 @@ func (s *State) Reserve(now time.Time, want int, p Params) (start time.Time, n i
 	p = p.withDefaults()
 	// A schedule that reaches now has been kept busy: callers want at
 	// least the rate, so it may grow.
-	s.grow(now, !s.NextSlot.Before(now), p)
+	paced := !s.NextSlot.Before(now)
+	if !paced {
+		s.BusySince = now
+	}
+	s.grow(now, paced, p)
 	start = now
 	if s.NextSlot.After(now) {
 		start = s.NextSlot
@@ -191,13 +200,13 @@ func (s *State) roll(now time.Time) {
 	case el < time.Second:
 		return
 	case el < 2*time.Second:
-		s.PrevOK = s.BucketOK
+		s.PrevOK, s.PrevRefused = s.BucketOK, s.BucketRefused
 		s.BucketAt = s.BucketAt.Add(time.Second)
 	default:
-		s.PrevOK = 0
+		s.PrevOK, s.PrevRefused = 0, 0
 		s.BucketAt = now
 	}
-	s.BucketOK = 0
+	s.BucketOK, s.BucketRefused = 0, 0
 	s.roll(now)
 }
 
@@ -216,28 +225,41 @@ func (s *State) AcceptedRate(now time.Time) float64 {
 	return float64(s.BucketOK) + float64(s.PrevOK)*(1-frac)
 }
 
+// refusedRate is AcceptedRate for refusals.
+func (s *State) refusedRate(now time.Time) float64 {
+	s.roll(now)
+	frac := now.Sub(s.BucketAt).Seconds()
+	return float64(s.BucketRefused) + float64(s.PrevRefused)*(1-frac)
+}
 
 // Refused records a call OpenAI refused (429) at now and cuts the rate
 // unless it was cut within the last CutWindow. It reports whether it cut.
 func (s *State) Refused(now time.Time, p Params) bool {
 	p = p.withDefaults()
 	s.Refusals++
+	s.roll(now)
+	s.BucketRefused++
 	if now.Sub(s.CutAt) < p.CutWindow {
 		return false
 	}
-	accepted := s.AcceptedRate(now)
+	// What OpenAI allows, from the answers of the last second: when
+	// callers kept the schedule full all that second, the count it
+	// accepted; otherwise the rate times the share it accepted (answers
+	// come back as late for accepted calls as for refused ones, so the
+	// share holds while the rate is still ramping up).
+	accepted, refused := s.AcceptedRate(now), s.refusedRate(now)
+	est := 0.0
+	switch {
+	case !s.NextSlot.Before(now) && now.Sub(s.BusySince) >= time.Second:
+		est = accepted
+	case accepted+refused >= 5:
+		est = s.Rate * accepted / (accepted + refused)
+	}
 	next := s.Rate * (1 - p.Backoff)
-	if accepted > 0 {
-		// OpenAI took this many in the last second and refused more: that
-		// is its limit, whatever rate we were at.
-		next = min(next, accepted*(1-p.Backoff/2))
+	if est > 0 {
+		next = max(min(next, est*(1-p.Backoff/2)), s.Rate*(1-p.MaxCut))
 	}
-	if s.NextSlot.Before(now) {
-		// Callers left the schedule idle: what was accepted says little
-		// of the limit, so the cut stays bounded.
-		next = max(next, s.Rate*(1-p.MaxCut))
-	}
-	s.Limit = max(accepted, next)
+	s.Limit = max(est, next)
 	s.Rate, s.CutAt = next, now
 	s.clamp(p)
 	return true

@@ -1,6 +1,7 @@
 package governor
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -99,34 +100,55 @@ func TestState_Refused(t *testing.T) {
 	})
 	t.Run("LearnsFromAccepted", func(t *testing.T) {
 		t.Parallel()
-		// Overshooting at 130/s, OpenAI took 100 in the last second: cut
-		// to just under 100 at once, not 5 % a second.
+		// Overshooting at 130/s with callers keeping the schedule full,
+		// OpenAI took 100 in the last second: cut to just under 100 at
+		// once, not 5 % a second.
 		s := State{Rate: 130}
+		now := busy(&s, p, t0, 1500*time.Millisecond, 10*time.Millisecond)
+		s.Rate = 130
 		s.Accepted(t0, 60)
 		s.Accepted(t0.Add(1200*time.Millisecond), 50)
-		now := t0.Add(1500 * time.Millisecond)
-		// 50 in the current half second, 60 × 0.5 of the previous.
-		if got := s.AcceptedRate(now); math.Abs(got-80) > 0.01 {
-			t.Errorf("accepted rate = %.2f, want 80", got)
+		// 50 in the current bucket, and 60 × the part of the previous one
+		// still within the last second.
+		frac := now.Sub(t0.Add(time.Second)).Seconds()
+		if got, want := s.AcceptedRate(now), 50+60*(1-frac); math.Abs(got-want) > 0.01 {
+			t.Errorf("accepted rate = %.2f, want %.2f", got, want)
 		}
-		s.Accepted(now, 20)
+		est := s.AcceptedRate(now)
 		s.Refused(now, p)
-		if s.Rate < 97 || s.Rate > 98 {
-			t.Errorf("rate = %.1f, want 97.5 (just under the 100 accepted)", s.Rate)
+		if want := est * 0.975; math.Abs(s.Rate-want) > 0.01 {
+			t.Errorf("rate = %.1f, want %.1f (just under the %.1f accepted)", s.Rate, want, est)
 		}
-		if s.Limit < 99.9 || s.Limit > 100.1 {
-			t.Errorf("learned limit = %.1f, want 100", s.Limit)
+		if math.Abs(s.Limit-est) > 0.01 {
+			t.Errorf("learned limit = %.1f, want %.1f", s.Limit, est)
 		}
 	})
-	t.Run("NeverMoreThanAQuarter", func(t *testing.T) {
+	t.Run("ShareWhileRamping", func(t *testing.T) {
 		t.Parallel()
-		// Nothing accepted lately (a long Retry-After, a daily limit): each
-		// second still takes at most a quarter off.
+		// Not busy for a whole second yet: the share accepted tells.
 		s := State{Rate: 100}
-		s.Accepted(t0, 2)
-		s.Refused(t0.Add(100*time.Millisecond), p)
-		if s.Rate != 75 {
-			t.Errorf("rate = %.1f, want 75", s.Rate)
+		s.Accepted(t0, 60)
+		for range 20 {
+			s.Refused(t0.Add(100*time.Millisecond), p)
+		}
+		s.CutAt, s.Rate = time.Time{}, 100
+		s.Refused(t0.Add(200*time.Millisecond), p)
+		// 60 of 81 answers accepted at 100/s: about 74/s allowed.
+		if want := 100 * 60.0 / 81 * 0.975; math.Abs(s.Rate-want) > 0.5 {
+			t.Errorf("rate = %.1f, want %.1f", s.Rate, want)
+		}
+	})
+	t.Run("NeverByHalf", func(t *testing.T) {
+		t.Parallel()
+		// Almost nothing accepted lately (a long Retry-After, a daily
+		// limit): each cut still takes at most 40 % off.
+		s := State{Rate: 100}
+		now := busy(&s, p, t0, 1500*time.Millisecond, 10*time.Millisecond)
+		s.Rate = 100
+		s.Accepted(now, 2)
+		s.Refused(now, p)
+		if s.Rate != 60 {
+			t.Errorf("rate = %.1f, want 60", s.Rate)
 		}
 	})
 	t.Run("Floor", func(t *testing.T) {
@@ -216,7 +238,7 @@ func TestState_Simulation(t *testing.T) {
 	}{
 		{"Cold100", 100, false, 0.95, 0.01},
 		{"Cold300", 300, false, 0.90, 0.01},
-		{"Cold20", 20, false, 0.93, 0.03}, // starts above the limit: one second of refusals
+		{"Cold20", 20, false, 0.93, 0.08}, // starts at 2.5 × the limit: a few seconds of refusals
 		{"Warm100", 100, true, 0.96, 0.01},
 		{"Warm500", 500, true, 0.96, 0.01},
 	} {
@@ -247,6 +269,8 @@ func TestState_Simulation(t *testing.T) {
 		})
 	}
 }
+
+var debugSim = false
 
 type simResult struct {
 	accepted, refused int
@@ -296,7 +320,9 @@ func simulate(s State, limit, procs int, d time.Duration, p Params) simResult {
 				}
 				s.Accepted(now, pr.ok)
 				pr.ok = 0
-				s.Refused(now, p)
+				if s.Refused(now, p) && debugSim {
+					fmt.Printf("%v cut to %.1f (limit %.1f) ok %d/%d ref %d/%d busy %v\n", now.Sub(t0), s.Rate, s.Limit, s.BucketOK, s.PrevOK, s.BucketRefused, s.PrevRefused, now.Sub(s.BusySince))
+				}
 				if learntAt.IsZero() {
 					learntAt = now.Add(2 * time.Second)
 				}

@@ -26,25 +26,28 @@ func (q *Queries) CreateOpenAIGovernor(ctx context.Context, arg CreateOpenAIGove
 }
 
 const lockOpenAIGovernor = `-- name: LockOpenAIGovernor :one
-SELECT org_key, rate, learned_limit, header_limit, next_slot_at, grown_at, cut_at,
-       bucket_at, bucket_ok, prev_ok, refused, clock_timestamp()::timestamptz AS now
+SELECT org_key, rate, learned_limit, header_limit, next_slot_at, busy_since, grown_at, cut_at,
+       bucket_at, bucket_ok, bucket_refused, prev_ok, prev_refused, refused, clock_timestamp()::timestamptz AS now
 FROM openai_governors WHERE org_key = $1
 FOR UPDATE
 `
 
 type LockOpenAIGovernorRow struct {
-	OrgKey       string
-	Rate         float64
-	LearnedLimit float64
-	HeaderLimit  float64
-	NextSlotAt   time.Time
-	GrownAt      time.Time
-	CutAt        time.Time
-	BucketAt     time.Time
-	BucketOk     int32
-	PrevOk       int32
-	Refused      int64
-	Now          time.Time
+	OrgKey        string
+	Rate          float64
+	LearnedLimit  float64
+	HeaderLimit   float64
+	NextSlotAt    time.Time
+	BusySince     time.Time
+	GrownAt       time.Time
+	CutAt         time.Time
+	BucketAt      time.Time
+	BucketOk      int32
+	BucketRefused int32
+	PrevOk        int32
+	PrevRefused   int32
+	Refused       int64
+	Now           time.Time
 }
 
 // The state and the database's clock, which every process shares, locked
@@ -58,11 +61,14 @@ func (q *Queries) LockOpenAIGovernor(ctx context.Context, orgKey string) (LockOp
 		&i.LearnedLimit,
 		&i.HeaderLimit,
 		&i.NextSlotAt,
+		&i.BusySince,
 		&i.GrownAt,
 		&i.CutAt,
 		&i.BucketAt,
 		&i.BucketOk,
+		&i.BucketRefused,
 		&i.PrevOk,
+		&i.PrevRefused,
 		&i.Refused,
 		&i.Now,
 	)
@@ -72,24 +78,28 @@ func (q *Queries) LockOpenAIGovernor(ctx context.Context, orgKey string) (LockOp
 const saveOpenAIGovernor = `-- name: SaveOpenAIGovernor :exec
 UPDATE openai_governors SET
     rate = $1, learned_limit = $2, header_limit = $3,
-    next_slot_at = $4, grown_at = $5, cut_at = $6,
-    bucket_at = $7, bucket_ok = $8, prev_ok = $9,
-    refused = $10, updated_at = now()
-WHERE org_key = $11
+    next_slot_at = $4, busy_since = $5, grown_at = $6, cut_at = $7,
+    bucket_at = $8, bucket_ok = $9, bucket_refused = $10,
+    prev_ok = $11, prev_refused = $12,
+    refused = $13, updated_at = now()
+WHERE org_key = $14
 `
 
 type SaveOpenAIGovernorParams struct {
-	Rate         float64
-	LearnedLimit float64
-	HeaderLimit  float64
-	NextSlotAt   time.Time
-	GrownAt      time.Time
-	CutAt        time.Time
-	BucketAt     time.Time
-	BucketOk     int32
-	PrevOk       int32
-	Refused      int64
-	OrgKey       string
+	Rate          float64
+	LearnedLimit  float64
+	HeaderLimit   float64
+	NextSlotAt    time.Time
+	BusySince     time.Time
+	GrownAt       time.Time
+	CutAt         time.Time
+	BucketAt      time.Time
+	BucketOk      int32
+	BucketRefused int32
+	PrevOk        int32
+	PrevRefused   int32
+	Refused       int64
+	OrgKey        string
 }
 
 func (q *Queries) SaveOpenAIGovernor(ctx context.Context, arg SaveOpenAIGovernorParams) error {
@@ -98,11 +108,14 @@ func (q *Queries) SaveOpenAIGovernor(ctx context.Context, arg SaveOpenAIGovernor
 		arg.LearnedLimit,
 		arg.HeaderLimit,
 		arg.NextSlotAt,
+		arg.BusySince,
 		arg.GrownAt,
 		arg.CutAt,
 		arg.BucketAt,
 		arg.BucketOk,
+		arg.BucketRefused,
 		arg.PrevOk,
+		arg.PrevRefused,
 		arg.Refused,
 		arg.OrgKey,
 	)

@@ -85,18 +85,21 @@ type LoginFailure struct {
 }
 
 type OpenaiGovernor struct {
-	OrgKey       string
-	Rate         float64
-	LearnedLimit float64
-	HeaderLimit  float64
-	NextSlotAt   time.Time
-	GrownAt      time.Time
-	CutAt        time.Time
-	BucketAt     time.Time
-	BucketOk     int32
-	PrevOk       int32
-	Refused      int64
-	UpdatedAt    time.Time
+	OrgKey        string
+	Rate          float64
+	LearnedLimit  float64
+	HeaderLimit   float64
+	NextSlotAt    time.Time
+	BusySince     time.Time
+	GrownAt       time.Time
+	CutAt         time.Time
+	BucketAt      time.Time
+	BucketOk      int32
+	BucketRefused int32
+	PrevOk        int32
+	PrevRefused   int32
+	Refused       int64
+	UpdatedAt     time.Time
 }
 
 type ProvisionAttempt struct {
