@@ -75,9 +75,13 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 
 	var projects openai.Projects
 	if cfg.OpenAIConfigured() {
+		if err := d.startGovernor(ctx, cfg, m, registry, logger); err != nil {
+			d.close()
+			return nil, err
+		}
 		projects, err = openai.New(openai.Options{
 			AdminKey: cfg.OpenAIAdminKey, OrgID: cfg.OpenAIOrgID, BaseURL: cfg.OpenAIBaseURL,
-			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI,
+			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI, Governor: d.gov,
 		})
 		if err != nil {
 			d.close()

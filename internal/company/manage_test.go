@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ type dashBundle struct {
 	prov  *provision.Provisioner
 	river *river.Client[pgx.Tx]
 	svc   *company.Service
+	gov   *recordingGovernor
 }
 
 type dashOpts struct {
@@ -53,8 +55,9 @@ func newDashBundle(t *testing.T, o dashOpts) *dashBundle {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	var projects openai.Projects
+	gov := newTestGovernor(t)
 	if !o.noKey {
-		c, err := openai.New(openai.Options{AdminKey: dashTestKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: &http.Client{}})
+		c, err := openai.New(openai.Options{AdminKey: dashTestKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: &http.Client{}, Governor: gov})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +83,7 @@ func newDashBundle(t *testing.T, o dashOpts) *dashBundle {
 			_ = rc.StopAndCancel(ctx)
 		})
 	}
-	return &dashBundle{pool: pool, fake: fake, prov: prov, river: rc,
+	return &dashBundle{pool: pool, fake: fake, prov: prov, river: rc, gov: gov,
 		svc: company.NewService(pool, rc, prov, 2*time.Second, logger)}
 }
 
@@ -185,6 +188,10 @@ func TestService_AssignProjectID(t *testing.T) {
 		}
 		if b.fake.Count(openaitest.EndpointGet) != 1 {
 			t.Errorf("OpenAI get calls = %d, want 1", b.fake.Count(openaitest.EndpointGet))
+		}
+		// A staff member waits for the check: it is interactive.
+		if got := b.gov.Calls(); !slices.Equal(got, []string{"assign/interactive"}) {
+			t.Errorf("governed calls = %v, want [assign/interactive]", got)
 		}
 	})
 

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
+	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/metrics"
@@ -31,6 +32,7 @@ type bundle struct {
 	prov      *provision.Provisioner
 	river     *river.Client[pgx.Tx]
 	companies *company.Service
+	gov       *recordingGovernor
 }
 
 type setupOpts struct {
@@ -57,7 +59,8 @@ func setup(t *testing.T, o setupOpts) *bundle {
 			}
 		})
 	}
-	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: httpClient})
+	gov := newTestGovernor(t)
+	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: httpClient, Governor: gov})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +91,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 			_ = rc.StopAndCancel(ctx)
 		})
 	}
-	return &bundle{pool: pool, fake: fake, prov: prov, river: rc,
+	return &bundle{pool: pool, fake: fake, prov: prov, river: rc, gov: gov,
 		companies: company.NewService(pool, rc, prov, o.signupTimeout, logger)}
 }
 
@@ -142,6 +145,46 @@ func (b *bundle) attempts(t *testing.T, id int64) []attemptRow {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestPriorities: the signup's own call is interactive, the job that
+// retries it background, and a staff member's "Create project now"
+// interactive again.
+func TestPriorities(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{work: true})
+	b.fake.Inject(openaitest.Fault{Endpoint: openaitest.EndpointCreate, Status: http.StatusInternalServerError})
+	c := b.signup(t, "Priority Co")
+	if got := b.waitFinal(t, c.ID, 20*time.Second); got.Status != company.StatusProvisioned {
+		t.Fatalf("status %s, want provisioned", got.Status)
+	}
+	calls := b.gov.Calls()
+	if len(calls) < 2 || calls[0] != "signup/interactive" {
+		t.Fatalf("governed calls = %v, want the signup's first, interactive", calls)
+	}
+	for _, c := range calls[1:] {
+		if c != "job/background" {
+			t.Errorf("governed calls = %v, want the retries' all job/background", calls)
+			break
+		}
+	}
+
+	// A company left without a project, then "Create project now".
+	var id int64
+	if err := b.pool.QueryRow(context.Background(),
+		`INSERT INTO companies (name, industry, contact_name, contact_email, website, company_size, country, project_description, provisioning_status)
+		 VALUES ('Later Co', 'Software', 'A', 'a@example.com', '', '', '', 'Project for Later Co', 'failed') RETURNING id`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	before := len(b.gov.Calls())
+	if _, err := b.companies.RequestProvisioning(context.Background(), id, audit.Actor{Email: "staff@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFinal(t, id, 20*time.Second)
+	manual := b.gov.Calls()[before:]
+	if len(manual) == 0 || manual[0] != "manual/interactive" {
+		t.Errorf("governed calls of Create project now = %v, want manual/interactive", manual)
+	}
 }
 
 // TestFaults is the fault table: each injected OpenAI failure during signup,

@@ -146,15 +146,11 @@ func (s *runSlice) try(ctx context.Context, c backfillCompany, a Attempt) (Resul
 			return res, err
 		}
 	}
-	if err := s.w.pacer.wait(ctx); err != nil {
-		return Result{}, err
-	}
-	start := time.Now()
+	// The OpenAI client waits for the rate governor's slot, shared with
+	// every other caller and process, and slows down on OpenAI's 429s.
 	pctx, cancel := context.WithTimeout(ctx, s.w.itemTimeout)
 	defer cancel()
-	res, err := s.w.p.Provision(pctx, c.ID, a)
-	s.w.pacer.observe(start, res)
-	return res, err
+	return s.w.p.Provision(pctx, c.ID, a)
 }
 
 // record writes the company's final outcome into the run, even when the

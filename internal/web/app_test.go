@@ -111,7 +111,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 				}
 			})
 		}
-		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient, Observe: m.ObserveOpenAI})
+		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient, Observe: m.ObserveOpenAI, Governor: newTestGovernor(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
