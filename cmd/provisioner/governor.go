@@ -46,3 +46,12 @@ func (d *database) startGovernor(ctx context.Context, cfg config.Config, m *metr
 	})
 	return nil
 }
+
+// openAIPace reports the governor's pace to the dashboard; nil without an
+// admin key.
+func (a *app) openAIPace() func() governor.Status {
+	if a.db.gov == nil {
+		return nil
+	}
+	return a.db.gov.Status
+}

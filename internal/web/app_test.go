@@ -30,6 +30,7 @@ import (
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
@@ -95,6 +96,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	m := metrics.New(reg)
 	metrics.RegisterDBCollector(reg, pool, logger)
 	var projects openai.Projects
+	var gov *governor.Governor
 	if !o.noKey {
 		cfg.OpenAIAdminKey = testAdminKey
 		httpClient := &http.Client{}
@@ -111,7 +113,8 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 				}
 			})
 		}
-		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient, Observe: m.ObserveOpenAI, Governor: newTestGovernor(t)})
+		gov = newTestGovernor(t)
+		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient, Observe: m.ObserveOpenAI, Governor: gov})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,6 +144,9 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	app.river = rc
 	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
 	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken}
+	if gov != nil {
+		deps.OpenAIPace = gov.Status
+	}
 	// AUTH-WIRING: staff accounts and sessions.
 	authSvc, err := auth.NewService(pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
 	if err != nil {
