@@ -90,9 +90,13 @@ type Governor struct {
 	accepted  atomic.Int64
 	announced atomic.Value // float64
 
-	mu       sync.Mutex
-	queues   [numPriorities][]*waiter
-	slots    []time.Time // granted slots, on the local clock
+	mu     sync.Mutex
+	queues [numPriorities][]*waiter
+	slots  []time.Time // granted slots, on the local clock
+	// unused counts the slots dropped since the last reservation (nobody
+	// waited, or this process was too busy to hand them out in time): the
+	// rate was not what held this process's calls back.
+	unused   int
 	status   Status
 	local    State     // the last state seen, for going on alone
 	warnedAt time.Time // last "store unreachable" warning
@@ -308,7 +312,8 @@ func (g *Governor) grantOne() {
 }
 
 // slotSlack is how late a slot may be used: one that passed with nobody
-// waiting is dropped rather than spent later in a burst.
+// waiting, or that this process was too busy to hand out in time, is
+// dropped rather than spent later in a burst with the slots after it.
 const slotSlack = 20 * time.Millisecond
 
 // loop hands out slots, reserving more as callers wait.
@@ -319,11 +324,19 @@ func (g *Governor) loop() {
 		g.mu.Lock()
 		now := g.clock.Now()
 		for len(g.slots) > 0 && !g.slots[0].After(now) {
-			if g.waiting() > 0 {
+			late := now.Sub(g.slots[0]) > slotSlack
+			if !late && g.waiting() > 0 {
 				g.grantOne()
-			} else if now.Sub(g.slots[0]) <= slotSlack {
-				break // keep it a moment for the next caller
+				g.slots = g.slots[1:]
+				continue
 			}
+			if !late {
+				break // nobody waits: keep it a moment for the next caller
+			}
+			// Too late: spent now, it would go out together with the
+			// next one. Either nobody wanted it or this process could not
+			// keep up; both times the rate is not what holds calls back.
+			g.unused++
 			g.slots = g.slots[1:]
 		}
 		waiting, have := g.waiting(), len(g.slots)
@@ -364,17 +377,26 @@ func (g *Governor) loop() {
 func (g *Governor) reserve(want int) (again time.Time) {
 	ok := g.accepted.Swap(0)
 	announced, _ := g.announced.Swap(float64(0)).(float64)
+	g.mu.Lock()
+	saturated := g.unused == 0
+	g.unused = 0
+	g.mu.Unlock()
 	var (
 		st    State
 		delay time.Duration
 		n     int
+		// local is this process's clock when the store's clock read now:
+		// fn runs as soon as the row is read, before the write and the
+		// commit, so the slots are not shifted by their round trips.
+		local time.Time
 	)
 	apply := func(s *State, now time.Time) {
+		local = g.clock.Now()
 		s.Accepted(now, int(ok))
 		if announced > 0 {
 			s.Announced(announced, g.p)
 		}
-		start, got := s.Reserve(now, want, g.p)
+		start, got := s.Reserve(now, want, saturated, g.p)
 		delay, n, st = start.Sub(now), got, *s
 		if got == 0 {
 			delay = start.Sub(now.Add(g.p.Horizon))
@@ -392,12 +414,11 @@ func (g *Governor) reserve(want int) (again time.Time) {
 	} else {
 		g.seen(st)
 	}
-	now := g.clock.Now()
 	if n == 0 {
-		return now.Add(max(delay, time.Millisecond))
+		return local.Add(max(delay, time.Millisecond))
 	}
 	interval := time.Duration(float64(time.Second) / st.Rate)
-	first := now.Add(delay)
+	first := local.Add(delay)
 	if len(g.slots) > 0 && first.Before(g.slots[len(g.slots)-1]) {
 		first = g.slots[len(g.slots)-1].Add(interval)
 	}

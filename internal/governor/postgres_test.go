@@ -82,12 +82,12 @@ func maxPerSecond(at []time.Time) int {
 // the bound from the first second.
 func TestTwoProcessesShareTheLimit(t *testing.T) {
 	t.Parallel()
-	const limit = 60
+	const limit = 100
 	fake := openaitest.New(openaitest.Options{AdminKey: testKey, Latency: 20 * time.Millisecond, RateLimit: limit})
 	t.Cleanup(fake.Close)
 	url := dbtest.URL(t)
 	// Starting below the limit, the governors find it by slow start.
-	p := governor.Params{StartRate: 40}
+	p := governor.Params{StartRate: 70}
 	var firstRefusal atomic.Int64
 	onAnswer := func(_ string, status int) {
 		if status == http.StatusTooManyRequests {
@@ -168,7 +168,7 @@ func TestPostgresStore_Update(t *testing.T) {
 			t.Errorf("a new organization starts at %v, want 33", s.Rate)
 		}
 		dbNow = now
-		s.Reserve(now, 5, p)
+		s.Reserve(now, 5, true, p)
 		s.Accepted(now, 3)
 		s.Refused(now, p)
 	}); err != nil {

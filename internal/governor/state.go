@@ -142,18 +142,26 @@ func (s *State) clamp(p Params) {
 
 // Reserve reserves up to want consecutive slots from now on and returns the
 // first one's time and how many it got; the slots are 1/s.Rate apart (read
-// Rate after the call). It grows the rate first when the schedule is full.
-// n is 0 when the schedule is full beyond the horizon: try again at
-// start - p.Horizon.
-func (s *State) Reserve(now time.Time, want int, p Params) (start time.Time, n int) {
+// Rate after the call). saturated says that the caller used every slot it
+// had and wants more than it holds: demand, not the caller's own pace, is
+// what the rate holds back. The rate grows first when the caller is
+// saturated and the schedule is full. n is 0 when the schedule is full
+// beyond the horizon: try again at start - p.Horizon.
+func (s *State) Reserve(now time.Time, want int, saturated bool, p Params) (start time.Time, n int) {
 	p = p.withDefaults()
-	// A schedule that reaches now has been kept busy: callers want at
-	// least the rate, so it may grow.
-	paced := !s.NextSlot.Before(now)
-	if !paced {
+	// A schedule that reaches now has been kept busy.
+	full := !s.NextSlot.Before(now)
+	switch {
+	case full && saturated:
+		s.grow(now, p)
+	case !full:
+		// Nobody keeps the schedule busy: no growth for the idle time.
+		s.GrownAt, s.BusySince = now, now
+	default:
+		// Busy, but not for this caller: others may be growing it.
 		s.BusySince = now
 	}
-	s.grow(now, paced, p)
+	s.clamp(p)
 	start = now
 	if s.NextSlot.After(now) {
 		start = s.NextSlot
@@ -168,15 +176,13 @@ func (s *State) Reserve(now time.Time, want int, p Params) (start time.Time, n i
 	return start, n
 }
 
-// grow raises the rate for the time since it last grew, if paced.
-func (s *State) grow(now time.Time, paced bool, p Params) {
+// grow raises the rate for the time since it last grew.
+func (s *State) grow(now time.Time, p Params) {
 	dt := now.Sub(s.GrownAt).Seconds()
 	s.GrownAt = now
-	defer s.clamp(p)
-	// One step is at most a second's worth: an idle hour is no reason to
-	// jump.
+	// One step is at most a second's worth.
 	dt = min(dt, 1)
-	if dt <= 0 || !paced || now.Sub(s.CutAt) < p.CutWindow {
+	if dt <= 0 || now.Sub(s.CutAt) < p.CutWindow {
 		return
 	}
 	switch target := p.RecoverTo * s.Limit; {
@@ -185,13 +191,19 @@ func (s *State) grow(now time.Time, paced bool, p Params) {
 	case s.Rate < target:
 		s.Rate = min(target, s.Rate*(1+p.Recover*dt))
 	default:
-		s.Rate *= 1 + p.Probe*dt
-	}
-	if s.Limit > 0 && s.Rate > s.Limit {
-		// Accepted above what we had learnt: the limit is higher.
-		s.Limit = min(s.Rate, s.ceiling(p))
+		if s.Rate >= s.Limit {
+			// Accepted at the limit learnt, with callers wanting more:
+			// the limit may be higher. It rises as slowly as the probe,
+			// which stays within probeAbove of it, so that a limit that
+			// did not move costs a refusal or two, not a burst.
+			s.Limit = min(s.Limit*(1+p.Probe*dt), s.ceiling(p))
+		}
+		s.Rate = min(s.Rate*(1+p.Probe*dt), s.Limit*probeAbove)
 	}
 }
+
+// probeAbove is how far above the learnt limit the rate may probe.
+const probeAbove = 1.02
 
 // roll moves the accepted-calls buckets on to now.
 func (s *State) roll(now time.Time) {
