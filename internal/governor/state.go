@@ -254,18 +254,20 @@ func (s *State) Refused(now time.Time, p Params) bool {
 	if now.Sub(s.CutAt) < p.CutWindow {
 		return false
 	}
-	// What OpenAI allows, from the answers of the last second: when
-	// callers kept the schedule full all that second, the count it
-	// accepted; otherwise the rate times the share it accepted (answers
-	// come back as late for accepted calls as for refused ones, so the
-	// share holds while the rate is still ramping up).
+	// What OpenAI allows, from the answers of the last second: the rate
+	// times the share it accepted (answers come back as late for accepted
+	// calls as for refused ones, so the share holds while the rate is
+	// still ramping up), and, when callers kept the schedule full all that
+	// second, the count it accepted.
+	// When both tell, the lower: a limiter with fixed windows lets more
+	// through in some one-second spans than its limit.
 	accepted, refused := s.AcceptedRate(now), s.refusedRate(now)
 	est := 0.0
-	switch {
-	case !s.NextSlot.Before(now) && now.Sub(s.BusySince) >= time.Second:
-		est = accepted
-	case accepted+refused >= 5:
+	if accepted+refused >= 5 {
 		est = s.Rate * accepted / (accepted + refused)
+	}
+	if !s.NextSlot.Before(now) && now.Sub(s.BusySince) >= time.Second && (est == 0 || accepted < est) {
+		est = accepted
 	}
 	next := s.Rate * (1 - p.Backoff)
 	if est > 0 {
