@@ -254,20 +254,23 @@ func (s *State) Refused(now time.Time, p Params) bool {
 	if now.Sub(s.CutAt) < p.CutWindow {
 		return false
 	}
-	// What OpenAI allows, from the answers of the last second: the rate
-	// times the share it accepted (answers come back as late for accepted
-	// calls as for refused ones, so the share holds while the rate is
-	// still ramping up), and, when callers kept the schedule full all that
-	// second, the count it accepted.
-	// When both tell, the lower: a limiter with fixed windows lets more
-	// through in some one-second spans than its limit.
+	// What OpenAI allows, from the answers of the last second: the count
+	// it accepted, when callers used at least half the rate (otherwise it
+	// measures them, not the limit), and the rate times the share it
+	// accepted, once a few refusals make that share mean something
+	// (answers come back as late for accepted calls as for refused ones,
+	// so the share holds while the rate is still ramping up). When both
+	// tell, the lower: a limiter with fixed windows lets more through in
+	// some one-second spans than its limit.
 	accepted, refused := s.AcceptedRate(now), s.refusedRate(now)
 	est := 0.0
-	if accepted+refused >= 5 {
-		est = s.Rate * accepted / (accepted + refused)
-	}
-	if !s.NextSlot.Before(now) && now.Sub(s.BusySince) >= time.Second && (est == 0 || accepted < est) {
+	if accepted >= 0.5*s.Rate {
 		est = accepted
+	}
+	if refused >= 3 {
+		if share := s.Rate * accepted / (accepted + refused); est == 0 || share < est {
+			est = share
+		}
 	}
 	next := s.Rate * (1 - p.Backoff)
 	if est > 0 {

@@ -135,30 +135,44 @@ func TestState_Refused(t *testing.T) {
 	})
 	t.Run("ShareWhileRamping", func(t *testing.T) {
 		t.Parallel()
-		// Not busy for a whole second yet: the share accepted tells.
+		// Fewer accepted than half the rate (callers still ramping up):
+		// the share accepted tells, once a few refusals came.
 		s := State{Rate: 100}
-		s.Accepted(t0, 60)
-		for range 20 {
+		s.Accepted(t0, 40)
+		for range 15 {
 			s.Refused(t0.Add(100*time.Millisecond), p)
 		}
 		s.CutAt, s.Rate = time.Time{}, 100
 		s.Refused(t0.Add(200*time.Millisecond), p)
-		// 60 of 81 answers accepted at 100/s: about 74/s allowed.
-		if want := 100 * 60.0 / 81 * 0.975; math.Abs(s.Rate-want) > 0.5 {
+		// 40 of 56 answers accepted at 100/s: about 71/s allowed.
+		if want := 100 * 40.0 / 56 * 0.975; math.Abs(s.Rate-want) > 0.5 {
 			t.Errorf("rate = %.1f, want %.1f", s.Rate, want)
 		}
 	})
 	t.Run("NeverByHalf", func(t *testing.T) {
 		t.Parallel()
-		// Almost nothing accepted lately (a long Retry-After, a daily
+		// Almost everything refused lately (a long Retry-After, a daily
 		// limit): each cut still takes at most 40 % off.
-		s := State{Rate: 100}
-		now := busy(&s, p, t0, 1500*time.Millisecond, 10*time.Millisecond)
-		s.Rate = 100
-		s.Accepted(now, 2)
-		s.Refused(now, p)
+		s := State{Rate: 100, CutAt: t0}
+		s.Accepted(t0, 2)
+		for range 20 {
+			s.Refused(t0.Add(100*time.Millisecond), p)
+		}
+		s.CutAt = time.Time{}
+		s.Refused(t0.Add(200*time.Millisecond), p)
 		if s.Rate != 60 {
 			t.Errorf("rate = %.1f, want 60", s.Rate)
+		}
+	})
+	t.Run("LowDemand", func(t *testing.T) {
+		t.Parallel()
+		// Five calls a second at a rate of 100, one refused: that says
+		// nothing of the limit but that it was met; a gentle cut.
+		s := State{Rate: 100}
+		s.Accepted(t0, 5)
+		s.Refused(t0.Add(100*time.Millisecond), p)
+		if s.Rate != 95 || s.Limit != 95 {
+			t.Errorf("rate %.1f, limit %.1f; want 95 and 95", s.Rate, s.Limit)
 		}
 	})
 	t.Run("Floor", func(t *testing.T) {
