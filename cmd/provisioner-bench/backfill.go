@@ -65,7 +65,7 @@ func (b *bench) backfillScenario(ctx context.Context) error {
 	}
 	sec.notes = append(sec.notes, "Pacing: the OpenAI rate governor (internal/governor), which every call to OpenAI waits on. This database is fresh, so the governor knows nothing of the limit: it starts at 50 calls/s and grows 30 % a second while callers keep it busy, is cut on the first 429s to just under what OpenAI accepted in the last second, then recovers to 95 % of that learnt limit and probes above it by 1 % a second. The first climb and its overshoot cost most of what separates the rate from the limit; a later run starts from the rate kept in the database (scenario 5).")
 	if rate < 0.9*backfillRateLimit {
-		sec.notes = append(sec.notes, "Below the goal: see the timeline above for where the seconds under the limit are (the first climb from 50 calls/s, and any second after a cut).")
+		sec.notes = append(sec.notes, "Below the goal: see the timeline above for the seconds under the limit: the first climb from 50 calls/s, any second after a cut, the ends of the run's 15-second slices (where it hands itself back to River and is picked up again), and the tail.")
 	}
 	b.report.add(sec)
 	return nil
