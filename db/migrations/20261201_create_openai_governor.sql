@@ -14,8 +14,6 @@ CREATE TABLE openai_governors (
     header_limit  DOUBLE PRECISION NOT NULL DEFAULT 0,
     -- The next free time slot: slots up to here are reserved.
     next_slot_at  TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
-    -- Since when callers have kept the schedule full.
-    busy_since    TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
     grown_at      TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
     cut_at        TIMESTAMPTZ NOT NULL DEFAULT 'epoch',
     -- Calls OpenAI accepted and refused, counted per second: the current

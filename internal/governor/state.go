@@ -102,10 +102,8 @@ type State struct {
 	// announced, in calls per second; 0 when it never sent one.
 	HeaderLimit float64
 	NextSlot    time.Time
-	// BusySince is when callers last started keeping the schedule full.
-	BusySince time.Time
-	GrownAt   time.Time
-	CutAt     time.Time
+	GrownAt     time.Time
+	CutAt       time.Time
 	// BucketAt starts the current second of answers: BucketOK counts the
 	// calls OpenAI accepted, BucketRefused those it refused; PrevOK and
 	// PrevRefused are the second before.
@@ -156,11 +154,9 @@ func (s *State) Reserve(now time.Time, want int, saturated bool, p Params) (star
 		s.grow(now, p)
 	case !full:
 		// Nobody keeps the schedule busy: no growth for the idle time.
-		s.GrownAt, s.BusySince = now, now
-	default:
-		// Busy, but not for this caller: others may be growing it.
-		s.BusySince = now
+		s.GrownAt = now
 	}
+	// Busy but not for this caller: others may be growing the rate.
 	s.clamp(p)
 	start = now
 	if s.NextSlot.After(now) {

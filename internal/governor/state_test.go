@@ -1,7 +1,6 @@
 package governor
 
 import (
-	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -296,8 +295,6 @@ func TestState_Simulation(t *testing.T) {
 	}
 }
 
-var debugSim = false
-
 type simResult struct {
 	accepted, refused int
 	// maxSliding is the most calls accepted in any one second (sliding),
@@ -346,9 +343,7 @@ func simulate(s State, limit, procs int, d time.Duration, p Params) simResult {
 				}
 				s.Accepted(now, pr.ok)
 				pr.ok = 0
-				if s.Refused(now, p) && debugSim {
-					fmt.Printf("%v cut to %.1f (limit %.1f) ok %d/%d ref %d/%d busy %v\n", now.Sub(t0), s.Rate, s.Limit, s.BucketOK, s.PrevOK, s.BucketRefused, s.PrevRefused, now.Sub(s.BusySince))
-				}
+				s.Refused(now, p)
 				if learntAt.IsZero() {
 					learntAt = now.Add(2 * time.Second)
 				}

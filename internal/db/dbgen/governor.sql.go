@@ -26,7 +26,7 @@ func (q *Queries) CreateOpenAIGovernor(ctx context.Context, arg CreateOpenAIGove
 }
 
 const lockOpenAIGovernor = `-- name: LockOpenAIGovernor :one
-SELECT org_key, rate, learned_limit, header_limit, next_slot_at, busy_since, grown_at, cut_at,
+SELECT org_key, rate, learned_limit, header_limit, next_slot_at, grown_at, cut_at,
        bucket_at, bucket_ok, bucket_refused, prev_ok, prev_refused, refused, clock_timestamp()::timestamptz AS now
 FROM openai_governors WHERE org_key = $1
 FOR UPDATE
@@ -38,7 +38,6 @@ type LockOpenAIGovernorRow struct {
 	LearnedLimit  float64
 	HeaderLimit   float64
 	NextSlotAt    time.Time
-	BusySince     time.Time
 	GrownAt       time.Time
 	CutAt         time.Time
 	BucketAt      time.Time
@@ -61,7 +60,6 @@ func (q *Queries) LockOpenAIGovernor(ctx context.Context, orgKey string) (LockOp
 		&i.LearnedLimit,
 		&i.HeaderLimit,
 		&i.NextSlotAt,
-		&i.BusySince,
 		&i.GrownAt,
 		&i.CutAt,
 		&i.BucketAt,
@@ -78,11 +76,11 @@ func (q *Queries) LockOpenAIGovernor(ctx context.Context, orgKey string) (LockOp
 const saveOpenAIGovernor = `-- name: SaveOpenAIGovernor :exec
 UPDATE openai_governors SET
     rate = $1, learned_limit = $2, header_limit = $3,
-    next_slot_at = $4, busy_since = $5, grown_at = $6, cut_at = $7,
-    bucket_at = $8, bucket_ok = $9, bucket_refused = $10,
-    prev_ok = $11, prev_refused = $12,
-    refused = $13, updated_at = now()
-WHERE org_key = $14
+    next_slot_at = $4, grown_at = $5, cut_at = $6,
+    bucket_at = $7, bucket_ok = $8, bucket_refused = $9,
+    prev_ok = $10, prev_refused = $11,
+    refused = $12, updated_at = now()
+WHERE org_key = $13
 `
 
 type SaveOpenAIGovernorParams struct {
@@ -90,7 +88,6 @@ type SaveOpenAIGovernorParams struct {
 	LearnedLimit  float64
 	HeaderLimit   float64
 	NextSlotAt    time.Time
-	BusySince     time.Time
 	GrownAt       time.Time
 	CutAt         time.Time
 	BucketAt      time.Time
@@ -108,7 +105,6 @@ func (q *Queries) SaveOpenAIGovernor(ctx context.Context, arg SaveOpenAIGovernor
 		arg.LearnedLimit,
 		arg.HeaderLimit,
 		arg.NextSlotAt,
-		arg.BusySince,
 		arg.GrownAt,
 		arg.CutAt,
 		arg.BucketAt,

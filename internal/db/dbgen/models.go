@@ -90,7 +90,6 @@ type OpenaiGovernor struct {
 	LearnedLimit  float64
 	HeaderLimit   float64
 	NextSlotAt    time.Time
-	BusySince     time.Time
 	GrownAt       time.Time
 	CutAt         time.Time
 	BucketAt      time.Time
