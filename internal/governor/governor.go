@@ -17,13 +17,15 @@
 //   - Within a process, Interactive callers take the next slot before any
 //     Background caller. Across processes an interactive call waits at
 //     most a horizon behind the slots others reserved.
-//   - The rate adapts (see State): it grows while callers keep the
-//     schedule full, is cut gently on a 429 (by 5 %, or to just under what
-//     OpenAI accepted in the last second, never by more than a quarter,
-//     once per burst), follows an x-ratelimit-limit-requests header and
-//     never exceeds Params.MaxRate. A refusal never holds the other
+//   - The rate adapts (see State): it grows while callers it holds back
+//     keep the schedule full, is cut gently on a 429 (by 5 %, or to just
+//     under what OpenAI accepted in the last second, never by more than
+//     40 %, once per burst), follows an x-ratelimit-limit-requests header
+//     and never exceeds Params.MaxRate. A refusal never holds the other
 //     callers back for its Retry-After: only the refused call waits (its
 //     caller decides when to try again).
+//   - A slot this process could only hand out more than 20 ms late is
+//     dropped, not spent in a burst with the next ones.
 //   - The state outlives the processes, so a restart begins at the rate
 //     that last worked. If the store cannot be reached, the process goes on
 //     alone at the last rate it knew, and says so in its log.

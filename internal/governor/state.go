@@ -23,7 +23,7 @@ type Params struct {
 	// Backoff is the share of the rate a refusal takes off (default 0.05).
 	Backoff float64
 	// MaxCut bounds any one cut, however far the accepted calls fell
-	// short of the rate (default 0.25): never "halve on a 429".
+	// short of the rate (default 0.4): never "halve on a 429".
 	MaxCut float64
 	// CutWindow is how long after a cut further refusals count as the
 	// same burst (default 1 s): the calls already in flight when OpenAI
@@ -155,8 +155,10 @@ func (s *State) Reserve(now time.Time, want int, saturated bool, p Params) (star
 	case !full:
 		// Nobody keeps the schedule busy: no growth for the idle time.
 		s.GrownAt = now
+	default:
+		// Busy, but this caller left slots unused: others may be
+		// growing the rate; this one says nothing.
 	}
-	// Busy but not for this caller: others may be growing the rate.
 	s.clamp(p)
 	start = now
 	if s.NextSlot.After(now) {
