@@ -14,6 +14,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/provisioner/provisioner/internal/auth"
+	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
 )
@@ -23,11 +24,7 @@ const testAPIToken = "api-token-0123456789abcdef0123456789abcdef"
 // addMissing inserts n companies named prefix 1…n without a project.
 func (a *testApp) addMissing(prefix string, n int) {
 	a.t.Helper()
-	_, err := a.pool.Exec(context.Background(), `INSERT INTO companies (name, industry, contact_name, contact_email)
-		SELECT $1 || ' ' || g, 'Software', 'Test', 'test@example.com' FROM generate_series(1, $2::int) g`, prefix, n)
-	if err != nil {
-		a.t.Fatal(err)
-	}
+	dbtest.InsertNumberedCompanies(a.t, a.pool, prefix, n, dbtest.CompanyOpts{})
 }
 
 // count runs a count query.
@@ -40,18 +37,17 @@ func (a *testApp) count(query string, args ...any) int {
 	return n
 }
 
-// csrfCookie is the CSRF token of the client's session: the value of the
-// cookie the forms' token must match.
+// csrfCookie is the CSRF token of the client's session, as the layout of
+// any dashboard page carries it (the token is bound to the server-side
+// session, no longer the value of a cookie).
 func (a *testApp) csrfCookie() string {
 	a.t.Helper()
-	u, _ := url.Parse(a.srv.URL)
-	for _, c := range a.client.Jar.Cookies(u) {
-		if c.Name == "_csrf" {
-			return c.Value
-		}
+	_, doc := a.get("/admin/companies")
+	token := doc.Find(`meta[name="csrf-token"]`).AttrOr("content", "")
+	if token == "" {
+		a.t.Fatal("no CSRF token on /admin/companies")
 	}
-	a.t.Fatal("no CSRF cookie yet")
-	return ""
+	return token
 }
 
 // waitRun follows a backfill run until it is over.
@@ -401,7 +397,7 @@ func TestBackfillAPI_Token(t *testing.T) {
 	if loc := resp.Header.Get("Location"); loc != backfillAPI+"/1" {
 		t.Errorf("Location = %q", loc)
 	}
-	resp, body = a.apiCall(http.MethodPost, backfillAPI, ``, tokenHeader)
+	resp, body = a.apiCall(http.MethodPost, backfillAPI, `{"dry_run": false}`, tokenHeader)
 	if resp.StatusCode != http.StatusConflict || body["id"] != 1.0 {
 		t.Errorf("second start = %d %v, want 409 with run 1", resp.StatusCode, body)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,18 +33,24 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, body := getJSON(t, app, "/readyz")
-	if status != http.StatusServiceUnavailable || body["reason"] != "database not migrated" {
-		t.Errorf("GET /readyz = %d %v, want 503 database not migrated", status, body)
+	if status != http.StatusServiceUnavailable || body["reason"] != "database_not_migrated" {
+		t.Errorf("GET /readyz = %d %v, want 503 database_not_migrated", status, body)
+	}
+	// The probe is public: a reason code, never the error's text.
+	if want := map[string]string{"status": "unavailable", "reason": "database_not_migrated"}; !maps.Equal(body, want) {
+		t.Errorf("GET /readyz body = %v, want exactly %v", body, want)
 	}
 }
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	app := newTestApp(t, appOptions{})
+	app := newTestApp(t, appOptions{metricsToken: testMetricsToken})
 	if resp, _ := app.signup(validSignup("Metrics Co")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("signup status %d", resp.StatusCode)
 	}
-	resp, err := app.client.Get(app.srv.URL + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testMetricsToken)
+	resp, err := app.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +102,11 @@ func TestDatabaseOutage(t *testing.T) {
 	if msg := page.Find(`[data-testid="error-message"]`).Text(); !strings.Contains(msg, "database") {
 		t.Errorf("503 page says %q, want an explanation about the database", msg)
 	}
-	if status, body := getJSON(t, app, "/readyz"); status != http.StatusServiceUnavailable || body["reason"] != "database unreachable" {
+	if status, body := getJSON(t, app, "/readyz"); status != http.StatusServiceUnavailable || body["reason"] != "database_unreachable" {
 		t.Errorf("/readyz during the outage = %d %v", status, body)
+	} else if want := map[string]string{"status": "unavailable", "reason": "database_unreachable"}; !maps.Equal(body, want) {
+		// The error would name the database's host and port.
+		t.Errorf("/readyz during the outage answers %v, want exactly %v", body, want)
 	}
 
 	proxy.restore()

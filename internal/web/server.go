@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/ratelimit"
 )
 
 // Deps are the services the web app is built on.
@@ -61,7 +63,11 @@ type Server struct {
 	sandbox   bool
 	pace      func() governor.Status
 	setup     *firstRun // nil unless this is a first run
-	http      *http.Server
+	// signupLimit counts public signups per client address (signup.go).
+	signupLimit *ratelimit.Limiter
+	http        *http.Server
+	handler     http.Handler // e behind the cross-origin protection (csrf.go)
+	metricsHTTP *http.Server // the METRICS_ADDR listener, if any (metrics.go)
 }
 
 // NewServer builds the app with every route registered.
@@ -72,13 +78,16 @@ func NewServer(d Deps) *Server {
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
 		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
-		pace: d.OpenAIPace, setup: newFirstRun(d.SetupToken),
+		pace:        d.OpenAIPace,
+		setup:       newFirstRun(d.SetupToken),
+		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),
 	}
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	s.routes()
+	s.handler = crossOrigin(e)
 	s.http = &http.Server{
-		Handler:           e,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -87,14 +96,19 @@ func NewServer(d Deps) *Server {
 	return s
 }
 
-// Handler returns the app as an http.Handler (for tests).
-func (s *Server) Handler() http.Handler { return s.e }
+// Handler returns the app as an http.Handler (for tests), with the
+// cross-origin protection in front as it is served.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve answers requests on the configured address until Shutdown.
 func (s *Server) Serve(ready func(addr string)) error {
 	s.http.Addr = s.cfg.Addr
 	ln, err := listen(s.cfg.Addr)
 	if err != nil {
+		return err
+	}
+	if err := s.serveMetrics(); err != nil {
+		ln.Close()
 		return err
 	}
 	if ready != nil {
@@ -108,12 +122,24 @@ func (s *Server) Serve(ready func(addr string)) error {
 
 // Shutdown stops accepting connections and waits for in-flight requests
 // until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.metricsHTTP != nil {
+		_ = s.metricsHTTP.Shutdown(ctx)
+	}
+	return s.http.Shutdown(ctx)
+}
 
 func (s *Server) commonMiddleware() {
 	s.e.Use(middleware.RequestID())
 	s.e.Use(s.logRequests)
-	s.e.Use(middleware.Recover())
+	s.e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		// The panic, with its stack, goes back to logRequests as the
+		// request's error rather than to Echo's own logger: one line.
+		LogErrorFunc: func(_ echo.Context, err error, stack []byte) error {
+			return fmt.Errorf("panic: %w\n%s", err, stack)
+		},
+		DisableErrorHandler: true,
+	}))
 	s.e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		ContentTypeNosniff:    "nosniff",
 		XFrameOptions:         "DENY",
@@ -122,6 +148,7 @@ func (s *Server) commonMiddleware() {
 		ReferrerPolicy:        "strict-origin-when-cross-origin",
 	}))
 	s.e.Use(middleware.BodyLimit("1M"))
+	s.e.Use(rejectBadInput) // input.go
 }
 
 func hstsAge(production bool) int {
@@ -131,18 +158,23 @@ func hstsAge(production bool) int {
 	return 0
 }
 
-// logRequests logs each request once, with its request id.
+// logRequests logs each request once, with its request id and, when it
+// failed, the error handleError answered: 5xx at Error, other failures at
+// Warn.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		err := next(c)
-		if err != nil {
+		if err := next(c); err != nil {
 			c.Error(err)
 		}
 		req, res := c.Request(), c.Response()
+		err, _ := c.Get(requestErrorKey).(error)
 		level := slog.LevelInfo
-		if res.Status >= 500 {
+		switch {
+		case res.Status >= 500:
 			level = slog.LevelError
+		case err != nil:
+			level = slog.LevelWarn
 		}
 		attrs := []slog.Attr{
 			slog.String("method", req.Method),
@@ -153,6 +185,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if u, ok := currentUser(c); ok {
 			attrs = append(attrs, slog.Int64("staff_id", u.ID))
+		}
+		if err != nil {
+			attrs = append(attrs, slog.Any("error", err))
 		}
 		s.logger.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil

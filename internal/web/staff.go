@@ -7,11 +7,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/views/pages"
 )
@@ -58,15 +56,12 @@ func (s *Server) handleLoginSubmit(c echo.Context) error {
 	}
 	props := pages.LoginProps{Email: strings.TrimSpace(f.Email), Next: safeNext(f.Next)}
 	ctx := c.Request().Context()
-	u, token, err := s.auth.Login(ctx, f.Email, f.Password, c.RealIP())
+	u, token, err := s.auth.Login(ctx, f.Email, f.Password, rateKey(c.RealIP()))
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(throttled.Wait.Seconds())+1))
-		props.Error = fmt.Sprintf("Too many attempts, try again in %d minutes.", throttled.Minutes())
-		if throttled.Minutes() == 1 {
-			props.Error = "Too many attempts, try again in 1 minute."
-		}
+		c.Response().Header().Set("Retry-After", strconv.Itoa(throttled.Seconds()))
+		props.Error = "Too many attempts, try again in " + throttleWait(throttled) + "."
 		s.logger.Warn("login throttled", slog.String("ip", c.RealIP()))
 		return s.renderLogin(c, http.StatusTooManyRequests, props)
 	case errors.Is(err, auth.ErrBadCredentials):
@@ -77,7 +72,7 @@ func (s *Server) handleLoginSubmit(c echo.Context) error {
 		return err
 	}
 
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err != nil {
 		return err
 	}
@@ -99,7 +94,7 @@ func (s *Server) handleLoginSubmit(c echo.Context) error {
 // handleLogout handles "POST /admin/logout": the server-side session is
 // revoked, so a copy of the old cookie no longer works either.
 func (s *Server) handleLogout(c echo.Context) error {
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err != nil {
 		return err
 	}
@@ -119,6 +114,21 @@ func (s *Server) renderLogin(c echo.Context, code int, p pages.LoginProps) error
 	m.Flashes = s.takeFlashes(c)
 	p.CSRF = m.CSRF
 	return render(c, code, pages.LoginPage(m, p))
+}
+
+// throttleWait is a login throttle's wait for people to read.
+func throttleWait(t *auth.ThrottledError) string {
+	switch n := t.Seconds(); {
+	case n < 60:
+		if n == 1 {
+			return "1 second"
+		}
+		return fmt.Sprintf("%d seconds", n)
+	case t.Minutes() == 1:
+		return "1 minute"
+	default:
+		return fmt.Sprintf("%d minutes", t.Minutes())
+	}
 }
 
 // afterLogin is where a login goes: next if given, else the dashboard.
@@ -164,7 +174,6 @@ func (s *Server) handleStaffAdd(c echo.Context) error {
 	if err := c.Bind(&f); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.").SetInternal(err)
 	}
-	me, _ := currentUser(c)
 	confirmErr := ""
 	if f.Password != f.PasswordConfirm {
 		confirmErr = "The two passwords do not match."
@@ -175,7 +184,7 @@ func (s *Server) handleStaffAdd(c echo.Context) error {
 		return err
 	}
 	if problems == nil && confirmErr == "" {
-		created, err := s.auth.CreateUser(c.Request().Context(), audit.Actor{ID: me.ID, Email: me.Email}, acc)
+		created, err := s.auth.CreateUser(c.Request().Context(), actor(c), acc)
 		switch {
 		case errors.As(err, &problems):
 		case errors.Is(err, auth.ErrEmailTaken):
@@ -188,7 +197,7 @@ func (s *Server) handleStaffAdd(c echo.Context) error {
 		}
 	}
 	props := f.props(csrfToken(c), problems, confirmErr)
-	if isHTMX(c) {
+	if wantsFragment(c) {
 		return render(c, http.StatusUnprocessableEntity, pages.StaffAddForm(props))
 	}
 	return s.renderStaff(c, http.StatusUnprocessableEntity, props)
@@ -198,17 +207,16 @@ func (s *Server) handleStaffAdd(c echo.Context) error {
 func (s *Server) handleStaffDisable(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusNotFound)
+		return auth.ErrNotFound
 	}
-	me, _ := currentUser(c)
-	acc, err := s.auth.DisableUser(c.Request().Context(), audit.Actor{ID: me.ID, Email: me.Email}, id)
+	acc, err := s.auth.DisableUser(c.Request().Context(), actor(c), id)
 	switch {
-	case errors.Is(err, auth.ErrNotFound):
-		return echo.NewHTTPError(http.StatusNotFound, "There is no such staff user.")
 	case errors.Is(err, auth.ErrDisableSelf):
 		s.flash(c, "error", "You cannot disable your own account.")
 	case errors.Is(err, auth.ErrAlreadyDisabled):
 		s.flash(c, "info", acc.Email+" was already disabled.")
+	case errors.Is(err, auth.ErrLastAdmin):
+		s.flash(c, "error", acc.Email+" is the last active admin and cannot be disabled. Add another admin first.")
 	case err != nil:
 		return err
 	default:
@@ -227,16 +235,13 @@ func (s *Server) renderStaff(c echo.Context, code int, form pages.StaffFormProps
 	for i, a := range accounts {
 		rows[i] = pages.StaffRow{
 			ID: strconv.FormatInt(a.ID, 10), Email: a.Email, Role: string(a.Role), Disabled: a.Disabled,
-			Created: staffTime(a.CreatedAt), LastLogin: "Never", IsSelf: a.ID == me.ID,
+			Created: a.CreatedAt.UTC().Format(minuteLayout), LastLogin: "Never", IsSelf: a.ID == me.ID,
 			DisableURL: fmt.Sprintf("/admin/staff/%d/disable", a.ID),
 		}
 		if a.LastLoginAt != nil {
-			rows[i].LastLogin = staffTime(*a.LastLoginAt)
+			rows[i].LastLogin = a.LastLoginAt.UTC().Format(minuteLayout)
 		}
 	}
 	m := s.adminMeta(c, "Staff", "staff")
 	return render(c, code, pages.StaffPage(m, pages.StaffProps{CSRF: m.CSRF, Rows: rows, Form: form}))
 }
-
-// staffTime formats a time for the staff list.
-func staffTime(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }
