@@ -60,7 +60,7 @@ func (b *bench) memoryScenario(ctx context.Context) error {
 		fmt.Sprintf("Backfills: companies without a project loaded with COPY into a fresh database, a fresh server each (BACKFILL_CONCURRENCY=%d), the fake OpenAI at zero latency and without a rate limit; the server's peak RSS and its live heap as the run went, and from its /metrics read each second the most Go heap in use and the most that survived a garbage collection (half of go_memstats_next_gc_bytes; at least 2 MB, Go's smallest heap goal): %s. The live heap is what the server keeps, its garbage aside.",
 			backfillConcurrency, strings.Join(quarters, "; ")),
 	}
-	sec.notes = append(sec.notes, fmt.Sprintf("From %s to %s companies the peak RSS grew %.1f MB and the live heap %.1f MB, while the longer run also reached a higher rate (%.0f against %.0f companies/s: the pacer climbs for longer) and so made more garbage between collections. The backfill reads its companies in keyset batches of 500 (ListBackfillCompanies), never all at once.",
+	sec.notes = append(sec.notes, fmt.Sprintf("From %s to %s companies the peak RSS grew %.1f MB and the live heap %.1f MB, while the longer run also reached a higher rate (%.0f against %.0f companies/s: the rate governor's rate climbs for longer) and so made more garbage between collections. The backfill reads its companies in keyset batches of 500 (ListBackfillCompanies), never all at once.",
 		groupThousands(sizes[0]), groupThousands(sizes[1]), peaks[1]-peaks[0], lives[1]-lives[0], rates[1], rates[0]))
 	if _, ok := b.peakRSS["list"]; !ok {
 		sec.notes = append(sec.notes, "Scenario 2 did not run in this invocation: no figure for it.")

@@ -87,9 +87,13 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		monitor  *openai.Monitor
 	)
 	if cfg.OpenAIConfigured() {
+		if err := d.startGovernor(ctx, cfg, m, registry, logger); err != nil {
+			d.close()
+			return nil, err
+		}
 		client, err = openai.New(openai.Options{
 			AdminKey: cfg.OpenAIAdminKey, OrgID: cfg.OpenAIOrgID, BaseURL: cfg.OpenAIBaseURL,
-			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI,
+			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI, Governor: d.gov,
 		})
 		if err != nil {
 			d.close()
@@ -285,6 +289,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
 		Keys: a.keys, Tokens: apitoken.New(a.pool, a.cfg.APITokenRateLimit), Webhooks: a.webhooks,
 		OpenAI: a.openai, Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
+		OpenAIPace: a.openAIPace(),
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/embeddedpg"
+	"github.com/provisioner/provisioner/internal/governor"
 )
 
 // database is a command's connection pool and, when DATABASE_URL is unset,
@@ -17,6 +18,10 @@ type database struct {
 	pool    *pgxpool.Pool
 	private *embeddedpg.Server
 	logger  *slog.Logger
+	// gov paces the process's calls to OpenAI (governor.go), on a pool
+	// of its own; nil without an admin key.
+	gov     *governor.Governor
+	govPool *pgxpool.Pool
 }
 
 // openDatabase connects to DATABASE_URL or, when it is unset, to the
@@ -56,6 +61,10 @@ func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger) (
 // close closes the pool, then stops the private server unless another
 // process still uses it (the last one stops it).
 func (d *database) close() {
+	if d.gov != nil {
+		d.gov.Close()
+		d.govPool.Close()
+	}
 	if d.pool != nil {
 		d.pool.Close()
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
 )
@@ -207,6 +208,8 @@ func (s *Service) AssignProjectID(ctx context.Context, p AssignParams) (AssignRe
 
 // verifyProject retrieves the project from OpenAI and returns its name.
 func verifyProject(ctx context.Context, projects openai.Projects, id string) (string, error) {
+	// A staff member waits for the check: it goes before background calls.
+	ctx = governor.WithCall(ctx, governor.CallerAssign, governor.Interactive)
 	ctx, cancel := context.WithTimeout(ctx, verifyTimeout)
 	defer cancel()
 	pr, err := projects.GetProject(ctx, id)

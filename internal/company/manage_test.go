@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ type dashBundle struct {
 	prov  *provision.Provisioner
 	river *river.Client[pgx.Tx]
 	svc   *company.Service
+	gov   *recordingGovernor
 }
 
 type dashOpts struct {
@@ -50,11 +52,12 @@ func newDashBundle(t *testing.T, o dashOpts) *dashBundle {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	gov := newTestGovernor(t)
 	env := testenv.New(t, testenv.Options{
-		AdminKey: dashTestKey, NoKey: o.noKey, Logger: logger,
+		AdminKey: dashTestKey, NoKey: o.noKey, Logger: logger, Governor: gov,
 		River: provision.ClientOptions{Work: o.work, Workers: 2},
 	})
-	return &dashBundle{env: env, pool: env.Pool, fake: env.Fake, prov: env.Prov, river: env.River, svc: env.Companies}
+	return &dashBundle{env: env, pool: env.Pool, fake: env.Fake, prov: env.Prov, river: env.River, svc: env.Companies, gov: gov}
 }
 
 // seedCompany inserts a company directly, with the given project ID ("" for
@@ -152,6 +155,10 @@ func TestService_AssignProjectID(t *testing.T) {
 		}
 		if b.fake.Count(openaitest.EndpointGet) != 1 {
 			t.Errorf("OpenAI get calls = %d, want 1", b.fake.Count(openaitest.EndpointGet))
+		}
+		// A staff member waits for the check: it is interactive.
+		if got := b.gov.Calls(); !slices.Equal(got, []string{"assign/interactive"}) {
+			t.Errorf("governed calls = %v, want [assign/interactive]", got)
 		}
 	})
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/provision"
 )
 
@@ -233,6 +234,8 @@ func (s *Service) insertSignup(ctx context.Context, conn *pgxpool.Conn, p Signup
 // provisionAfterSignup runs the signup's own attempt within the signup
 // timeout and reports it in the seed's log lines.
 func (s *Service) provisionAfterSignup(ctx context.Context, c Company, claim *provision.Claim) (SignupResult, error) {
+	// Someone waits for this one: it goes before background calls.
+	ctx = governor.WithCall(ctx, governor.CallerSignup, governor.Interactive)
 	pctx, cancel := context.WithTimeout(ctx, s.signupTimeout)
 	defer cancel()
 	res, err := claim.Run(pctx)

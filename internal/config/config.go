@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -62,6 +63,10 @@ type Config struct {
 	// SignupTimeout bounds how long a signup waits for OpenAI before it
 	// answers "pending" and leaves the project to the background job.
 	SignupTimeout time.Duration
+	// OpenAIMaxRPS (OPENAI_MAX_RPS), when above 0, caps the calls per
+	// second all processes together make to OpenAI; the rate governor
+	// otherwise learns the limit from OpenAI's answers.
+	OpenAIMaxRPS float64
 
 	// ProvisionMaxAttempts bounds the passing failures one provisioning run
 	// may spend before the company is marked failed.
@@ -181,6 +186,7 @@ func Load(getenv func(string) string) (Config, error) {
 		OpenAIBaseURL: p.httpURL("OPENAI_BASE_URL", "https://api.openai.com/v1"),
 		OpenAITimeout: p.duration("OPENAI_TIMEOUT", 30*time.Second),
 		SignupTimeout: p.duration("OPENAI_SIGNUP_TIMEOUT", 5*time.Second),
+		OpenAIMaxRPS:  p.positiveFloat("OPENAI_MAX_RPS"),
 
 		ProvisionMaxAttempts: p.positiveInt("PROVISION_MAX_ATTEMPTS", 10),
 		ProvisionBackoffBase: p.duration("PROVISION_BACKOFF_BASE", 2*time.Second),
@@ -297,6 +303,20 @@ func (p *parser) positiveInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// positiveFloat returns the number in name, 0 when it is unset.
+func (p *parser) positiveFloat(name string) float64 {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		p.fail(name, fmt.Sprintf("is %q; want a number of requests per second above 0, such as 50 or 2.5", v))
+		return 0
+	}
+	return f
 }
 
 func (p *parser) nonNegativeInt(name string, def int) int {

@@ -25,8 +25,27 @@ func TestLoad_Defaults(t *testing.T) {
 	if c.OpenAIConfigured() {
 		t.Error("no key set, but OpenAIConfigured")
 	}
+	if c.OpenAIMaxRPS != 0 {
+		t.Errorf("OPENAI_MAX_RPS unset: cap %v, want 0 (none)", c.OpenAIMaxRPS)
+	}
 	if !c.EmbeddedDatabase() {
 		t.Error("no DATABASE_URL, but not the embedded database")
+	}
+}
+
+func TestLoad_MaxRPS(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		value string
+		want  float64
+		ok    bool
+	}{
+		{"50", 50, true}, {" 2.5 ", 2.5, true}, {"-3", 0, false}, {"fast", 0, false}, {"NaN", 0, false}, {"Inf", 0, false},
+	} {
+		c, err := config.Load(env(map[string]string{"OPENAI_MAX_RPS": tt.value}))
+		if (err == nil) != tt.ok || c.OpenAIMaxRPS != tt.want {
+			t.Errorf("OPENAI_MAX_RPS=%q: cap %v, err %v; want %v, ok %v", tt.value, c.OpenAIMaxRPS, err, tt.want, tt.ok)
+		}
 	}
 }
 
@@ -54,11 +73,12 @@ func TestLoad_BadValues(t *testing.T) {
 		"OPENAI_SIGNUP_TIMEOUT":  "soon",
 		"PROVISION_MAX_ATTEMPTS": "-1",
 		"BACKFILL_CONCURRENCY":   "many",
+		"OPENAI_MAX_RPS":         "0",
 	}))
 	if err == nil {
 		t.Fatal("bad values accepted")
 	}
-	for _, name := range []string{"APP_ENV", "DATABASE_URL", "OPENAI_BASE_URL", "OPENAI_SIGNUP_TIMEOUT", "PROVISION_MAX_ATTEMPTS", "BACKFILL_CONCURRENCY"} {
+	for _, name := range []string{"APP_ENV", "DATABASE_URL", "OPENAI_BASE_URL", "OPENAI_SIGNUP_TIMEOUT", "PROVISION_MAX_ATTEMPTS", "BACKFILL_CONCURRENCY", "OPENAI_MAX_RPS"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

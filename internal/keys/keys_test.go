@@ -105,7 +105,7 @@ func setup(t *testing.T) *bundle {
 			}
 		})
 	}
-	client, err := openai.New(openai.Options{AdminKey: adminKey, BaseURL: fake.URL, Timeout: 500 * time.Millisecond, HTTPClient: httpClient})
+	client, err := openai.New(openai.Options{AdminKey: adminKey, BaseURL: fake.URL, Timeout: 500 * time.Millisecond, HTTPClient: httpClient, Governor: openaitest.NewGovernor(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

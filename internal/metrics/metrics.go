@@ -7,6 +7,7 @@ package metrics
 import (
 	"context"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -18,6 +19,11 @@ import (
 type Metrics struct {
 	Attempts      *prometheus.CounterVec
 	OpenAILatency *prometheus.HistogramVec
+	// GovernorWait is how long calls waited for the rate governor, by
+	// priority; OpenAICalls and RateLimited count answers by caller.
+	GovernorWait *prometheus.HistogramVec
+	OpenAICalls  *prometheus.CounterVec
+	RateLimited  *prometheus.CounterVec
 }
 
 // New registers the application's collectors on reg.
@@ -33,8 +39,84 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"endpoint", "status"}),
 	}
-	reg.MustRegister(m.Attempts, m.OpenAILatency)
+	m.GovernorWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "provisioner_openai_governor_wait_seconds",
+		Help:    "Time calls to OpenAI waited for the rate governor, by priority (interactive, background).",
+		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"priority"})
+	m.OpenAICalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "provisioner_openai_calls_total",
+		Help: "Answers from OpenAI by caller (signup, manual, assign, job, backfill, other).",
+	}, []string{"caller"})
+	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "provisioner_openai_rate_limited_total",
+		Help: "Calls OpenAI refused with 429, by caller (signup, manual, assign, job, backfill, other).",
+	}, []string{"caller"})
+	reg.MustRegister(m.Attempts, m.OpenAILatency, m.GovernorWait, m.OpenAICalls, m.RateLimited)
 	return m
+}
+
+// ObserveGovernorWait records a call's wait for the rate governor; it fits
+// governor.Options.OnWait through a priority name.
+func (m *Metrics) ObserveGovernorWait(priority string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.GovernorWait.WithLabelValues(priority).Observe(d.Seconds())
+}
+
+// ObserveOpenAIAnswer counts an answer from OpenAI (status 0: none came)
+// for caller; it fits governor.Options.OnAnswer.
+func (m *Metrics) ObserveOpenAIAnswer(caller string, status int) {
+	if m == nil || status == 0 {
+		return
+	}
+	m.OpenAICalls.WithLabelValues(caller).Inc()
+	if status == http.StatusTooManyRequests {
+		m.RateLimited.WithLabelValues(caller).Inc()
+	}
+}
+
+// GovernorReading is what the rate governor reports at scrape time.
+type GovernorReading struct {
+	// Rate is the calls per second allowed now, Limit the limit learnt
+	// (0 until known), MaxRate OPENAI_MAX_RPS (0: none).
+	Rate, Limit, MaxRate float64
+	// Waiting is the calls of this process waiting, by priority name.
+	Waiting map[string]int
+}
+
+// RegisterGovernor registers gauges read from the rate governor on scrape.
+func RegisterGovernor(reg prometheus.Registerer, read func() GovernorReading) {
+	reg.MustRegister(&governorCollector{
+		read:    read,
+		rate:    prometheus.NewDesc("provisioner_openai_governor_rate", "Calls per second the OpenAI rate governor allows now (shared by every process).", nil, nil),
+		limit:   prometheus.NewDesc("provisioner_openai_governor_learned_limit", "Calls per second OpenAI was learnt to allow (0 until it refused a call or announced its limit).", nil, nil),
+		max:     prometheus.NewDesc("provisioner_openai_governor_max_rate", "OPENAI_MAX_RPS (0: no cap).", nil, nil),
+		waiting: prometheus.NewDesc("provisioner_openai_governor_waiting", "Calls of this process waiting for the rate governor, by priority.", []string{"priority"}, nil),
+	})
+}
+
+type governorCollector struct {
+	read                      func() GovernorReading
+	rate, limit, max, waiting *prometheus.Desc
+}
+
+func (c *governorCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.rate
+	ch <- c.limit
+	ch <- c.max
+	ch <- c.waiting
+}
+
+func (c *governorCollector) Collect(ch chan<- prometheus.Metric) {
+	r := c.read()
+	ch <- prometheus.MustNewConstMetric(c.rate, prometheus.GaugeValue, r.Rate)
+	ch <- prometheus.MustNewConstMetric(c.limit, prometheus.GaugeValue, r.Limit)
+	ch <- prometheus.MustNewConstMetric(c.max, prometheus.GaugeValue, r.MaxRate)
+	for p, n := range r.Waiting {
+		ch <- prometheus.MustNewConstMetric(c.waiting, prometheus.GaugeValue, float64(n), p)
+	}
 }
 
 // ObserveOpenAI records one exchange with OpenAI; it fits openai.Options.Observe.

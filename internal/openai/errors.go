@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -133,6 +134,16 @@ func IsTransient(err error) bool {
 var keyPattern = regexp.MustCompile(`sk-[A-Za-z0-9_\-*.]{6,}`)
 
 func redact(s string) string { return keyPattern.ReplaceAllString(s, "sk-[redacted]") }
+
+// wrapSent is wrap for a call whose request may never have left (see
+// trackSent): if it did not, nothing can have been created.
+func (c *Client) wrapSent(op string, resp *http.Response, err error, sent *atomic.Bool) error {
+	werr := c.wrap(op, resp, err)
+	if e, ok := AsError(werr); ok && !sent.Load() {
+		e.Uncertain = false
+	}
+	return werr
+}
 
 // wrap classifies err from the SDK into an *Error.
 func (c *Client) wrap(op string, resp *http.Response, err error) error {

@@ -37,7 +37,7 @@ func TestMonitor(t *testing.T) {
 	t.Parallel()
 	fake := openaitest.New(openaitest.Options{AdminKey: "sk-admin-monitor-test"})
 	t.Cleanup(fake.Close)
-	c, err := openai.New(openai.Options{AdminKey: "sk-admin-monitor-test", BaseURL: fake.URL})
+	c, err := openai.New(openai.Options{AdminKey: "sk-admin-monitor-test", BaseURL: fake.URL, Governor: openaitest.NewGovernor(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	sdk "github.com/openai/openai-go/v3"
@@ -75,6 +76,18 @@ type Options struct {
 	// Observe, if set, is called after every HTTP exchange with the endpoint
 	// name, the status code (0 when no answer came) and the time it took.
 	Observe func(endpoint string, status int, d time.Duration)
+	// Governor paces every request the client sends (internal/governor).
+	// Required: no request to OpenAI goes out without it.
+	Governor Governor
+}
+
+// Governor paces requests to OpenAI across every caller and process
+// (internal/governor implements it).
+type Governor interface {
+	// Acquire blocks until a request may go, with the caller and priority
+	// ctx carries, and returns done, to be called with the answer's status
+	// (0 when none came) and headers.
+	Acquire(ctx context.Context) (done func(status int, h http.Header), err error)
 }
 
 // Client implements Projects on the official SDK.
@@ -88,10 +101,17 @@ var _ Projects = (*Client)(nil)
 // ErrNotConfigured is returned by New when no admin key is given.
 var ErrNotConfigured = errors.New("openai: no admin key configured")
 
-// New returns a Client. Returns ErrNotConfigured if opts.AdminKey is empty.
+// ErrNoGovernor is returned by New without Options.Governor.
+var ErrNoGovernor = errors.New("openai: a client needs a rate governor")
+
+// New returns a Client. Returns ErrNotConfigured if opts.AdminKey is empty
+// and ErrNoGovernor without opts.Governor.
 func New(opts Options) (*Client, error) {
 	if opts.AdminKey == "" {
 		return nil, ErrNotConfigured
+	}
+	if opts.Governor == nil {
+		return nil, ErrNoGovernor
 	}
 	if opts.BaseURL == "" {
 		opts.BaseURL = "https://api.openai.com/v1"
@@ -110,7 +130,10 @@ func New(opts Options) (*Client, error) {
 		option.WithBaseURL(opts.BaseURL),
 		option.WithAdminAPIKey(opts.AdminKey),
 		option.WithRequestTimeout(opts.Timeout),
-		option.WithMiddleware(observe(opts.Observe)),
+		// The governor is outermost, so that every attempt the SDK makes
+		// (its own retries included) waits for a slot, and the latency
+		// observed is OpenAI's alone.
+		option.WithMiddleware(govern(opts.Governor), observe(opts.Observe)),
 	}
 	if opts.OrgID != "" {
 		reqOpts = append(reqOpts, option.WithOrganization(opts.OrgID))
@@ -124,10 +147,11 @@ func (c *Client) CreateProject(ctx context.Context, name string) (Project, error
 		return Project{}, &Error{Op: EndpointCreate, Kind: Permanent, Message: "project name is empty"}
 	}
 	var resp *http.Response
+	ctx, sent := trackSent(ctx)
 	p, err := c.projects.New(ctx, sdk.AdminOrganizationProjectNewParams{Name: name},
 		option.WithMaxRetries(0), option.WithResponseInto(&resp))
 	if err != nil {
-		return Project{}, c.wrap(EndpointCreate, resp, err)
+		return Project{}, c.wrapSent(EndpointCreate, resp, err, sent)
 	}
 	if p == nil || p.ID == "" {
 		// A 2xx without a project: OpenAI may have created it anyway.
@@ -170,9 +194,10 @@ func (c *Client) ListProjects(ctx context.Context, includeArchived bool, fn func
 // ArchiveProject implements Projects.
 func (c *Client) ArchiveProject(ctx context.Context, id string) (Project, error) {
 	var resp *http.Response
+	ctx, sent := trackSent(ctx)
 	p, err := c.projects.Archive(ctx, id, option.WithMaxRetries(0), option.WithResponseInto(&resp))
 	if err != nil {
-		return Project{}, c.wrap(EndpointArchive, resp, err)
+		return Project{}, c.wrapSent(EndpointArchive, resp, err, sent)
 	}
 	if p == nil || p.ID == "" {
 		return Project{}, c.wrap(EndpointArchive, resp, errMalformed)
@@ -195,6 +220,37 @@ func fromSDK(p *sdk.Project, resp *http.Response) Project {
 		out.RequestID = requestID(resp.Header.Get(requestIDHeader))
 	}
 	return out
+}
+
+// govern is SDK middleware that waits for the governor's slot before each
+// request goes out and tells it the answer.
+func govern(g Governor) option.Middleware {
+	return func(req *http.Request, next option.MiddlewareNext) (*http.Response, error) {
+		done, err := g.Acquire(req.Context())
+		if err != nil {
+			return nil, fmt.Errorf("waiting for the OpenAI rate governor: %w", err)
+		}
+		if f, ok := req.Context().Value(sentKey{}).(*atomic.Bool); ok {
+			f.Store(true)
+		}
+		resp, err := next(req)
+		if resp != nil {
+			done(resp.StatusCode, resp.Header)
+		} else {
+			done(0, nil)
+		}
+		return resp, err
+	}
+}
+
+type sentKey struct{}
+
+// trackSent returns ctx marked so that govern records whether a request
+// made with it left for OpenAI: a create still waiting for its slot when
+// its time ran out cannot have created anything.
+func trackSent(ctx context.Context) (context.Context, *atomic.Bool) {
+	f := new(atomic.Bool)
+	return context.WithValue(ctx, sentKey{}, f), f
 }
 
 // observe is SDK middleware that reports every exchange's latency.

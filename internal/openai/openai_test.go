@@ -13,9 +13,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 )
+
+// newGovernor is a governor of this process alone, fast enough not to
+// slow the tests down.
+func newGovernor(t *testing.T) *governor.Governor {
+	t.Helper()
+	g := governor.NewLocal(governor.Options{Params: governor.Params{StartRate: 5000}})
+	t.Cleanup(g.Close)
+	return g
+}
 
 const adminKey = "sk-admin-TESTKEY1234567890abcdef"
 
@@ -62,6 +72,7 @@ func newEnv(t *testing.T, tweak func(*openai.Options)) env {
 		BaseURL:    fake.URL,
 		Timeout:    5 * time.Second,
 		HTTPClient: &http.Client{Transport: ids},
+		Governor:   newGovernor(t),
 	}
 	if tweak != nil {
 		tweak(&opts)
@@ -89,6 +100,13 @@ func TestNewNeedsKey(t *testing.T) {
 	t.Parallel()
 	if _, err := openai.New(openai.Options{}); !errors.Is(err, openai.ErrNotConfigured) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestNewNeedsGovernor(t *testing.T) {
+	t.Parallel()
+	if _, err := openai.New(openai.Options{AdminKey: adminKey}); !errors.Is(err, openai.ErrNoGovernor) {
+		t.Errorf("New without a governor: err = %v, want ErrNoGovernor", err)
 	}
 }
 
@@ -222,7 +240,7 @@ func TestBaseURLWithAndWithoutSlash(t *testing.T) {
 	t.Parallel()
 	for _, suffix := range []string{"", "/"} {
 		e := newEnv(t, nil)
-		c, err := openai.New(openai.Options{AdminKey: adminKey, BaseURL: e.fake.URL + suffix})
+		c, err := openai.New(openai.Options{AdminKey: adminKey, BaseURL: e.fake.URL + suffix, Governor: newGovernor(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -720,6 +738,7 @@ func TestSpecCheckFlagsAMisconfiguredClient(t *testing.T) {
 		AdminKey:   adminKey,
 		BaseURL:    strings.TrimSuffix(e.fake.URL, "/v1"),
 		HTTPClient: &http.Client{Transport: checker.Transport(nil)},
+		Governor:   newGovernor(t),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 )
 
@@ -48,9 +49,6 @@ type BackfillOptions struct {
 	// waits, since River tells a running job nothing of a stop until it
 	// cancels it, and keeps executions short of River's rescue of stuck jobs.
 	Slice time.Duration
-	// StartRate is the pacer's first rate in OpenAI calls per second
-	// (default 50); it then adapts to OpenAI's 429s.
-	StartRate float64
 }
 
 // batchSize is how many companies a run reads at a time.
@@ -62,7 +60,6 @@ type BackfillWorker struct {
 	p           *Provisioner
 	itemTimeout time.Duration
 	slice       time.Duration
-	pacer       *pacer
 	logger      *slog.Logger
 
 	// index caches the organization's projects for the run this process
@@ -91,10 +88,7 @@ func NewBackfillWorker(p *Provisioner, itemTimeout time.Duration, o BackfillOpti
 	if o.Slice <= 0 {
 		o.Slice = 15 * time.Second
 	}
-	if o.StartRate <= 0 {
-		o.StartRate = 50
-	}
-	return &BackfillWorker{p: p, itemTimeout: itemTimeout, slice: o.Slice, pacer: newPacer(o.StartRate), logger: logger}
+	return &BackfillWorker{p: p, itemTimeout: itemTimeout, slice: o.Slice, logger: logger}
 }
 
 // Timeout implements river.Worker: a slice, the companies still in flight
@@ -105,6 +99,7 @@ func (w *BackfillWorker) Timeout(*river.Job[BackfillArgs]) time.Duration {
 
 // Work implements river.Worker: one slice of the run.
 func (w *BackfillWorker) Work(ctx context.Context, job *river.Job[BackfillArgs]) error {
+	ctx = governor.WithCall(ctx, governor.CallerBackfill, governor.Background)
 	token := rand.Text()
 	run, err := w.p.q.ClaimBackfillRun(ctx, dbgen.ClaimBackfillRunParams{
 		ID: job.Args.RunID, Token: token, LeaseSeconds: w.Timeout(job).Seconds(),

@@ -75,7 +75,7 @@ func setupGate(t *testing.T, o gateOpts) *bundle {
 			}
 		})
 	}
-	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: httpClient})
+	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: httpClient, Governor: openaitest.NewGovernor(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

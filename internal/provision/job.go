@@ -12,6 +12,8 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/provisioner/provisioner/internal/governor"
 )
 
 // QueueProvision is the River queue of provisioning jobs.
@@ -81,7 +83,7 @@ func (w *ProjectWorker) Work(ctx context.Context, job *river.Job[ProjectArgs]) e
 	if job.Attempt > 1 || trigger == "" {
 		trigger = TriggerRetry
 	}
-	res, err := w.p.Provision(ctx, job.Args.CompanyID, Attempt{Trigger: trigger, Actor: job.Args.Actor, JobID: &job.ID})
+	res, err := w.p.Provision(jobCall(ctx, job.Args), job.Args.CompanyID, Attempt{Trigger: trigger, Actor: job.Args.Actor, JobID: &job.ID})
 	if errors.Is(err, ErrCompanyNotFound) {
 		return river.JobCancel(err) // deleted meanwhile: nothing to do
 	}
@@ -178,4 +180,14 @@ func NewRiverClient(pool *pgxpool.Pool, p *Provisioner, opts ClientOptions) (*ri
 		return nil, fmt.Errorf("river client: %w", err)
 	}
 	return client, nil
+}
+
+// jobCall labels a job's OpenAI calls for the rate governor: a staff
+// member's "Create project now" is waited for and goes first; retries and
+// the signup's safety net are background work.
+func jobCall(ctx context.Context, args ProjectArgs) context.Context {
+	if args.Trigger == TriggerManual {
+		return governor.WithCall(ctx, governor.CallerManual, governor.Interactive)
+	}
+	return governor.WithCall(ctx, governor.CallerJob, governor.Background)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
@@ -27,6 +29,7 @@ type bundle struct {
 	prov      *provision.Provisioner
 	river     *river.Client[pgx.Tx]
 	companies *company.Service
+	gov       *recordingGovernor
 }
 
 type setupOpts struct {
@@ -40,15 +43,16 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	if o.maxAttempts == 0 {
 		o.maxAttempts = 10
 	}
+	gov := newTestGovernor(t)
 	env := testenv.New(t, testenv.Options{
-		AdminKey: testKey, SignupTimeout: o.signupTimeout, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		Governor: gov, AdminKey: testKey, SignupTimeout: o.signupTimeout, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
 		Settings: provision.Settings{
 			MaxAttempts: o.maxAttempts, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
 			SettleDelay: 300 * time.Millisecond, LockWaitBusy: 50 * time.Millisecond,
 		},
 		River: provision.ClientOptions{Work: o.work, Workers: 4, JobTimeout: 15 * time.Second, RescueAfter: 20 * time.Second},
 	})
-	return &bundle{pool: env.Pool, fake: env.Fake, prov: env.Prov, river: env.River, companies: env.Companies}
+	return &bundle{pool: env.Pool, fake: env.Fake, prov: env.Prov, river: env.River, companies: env.Companies, gov: gov}
 }
 
 func (b *bundle) signup(t *testing.T, name string) company.Company {
@@ -101,6 +105,46 @@ func (b *bundle) attempts(t *testing.T, id int64) []attemptRow {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestPriorities: the signup's own call is interactive, the job that
+// retries it background, and a staff member's "Create project now"
+// interactive again.
+func TestPriorities(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{work: true})
+	b.fake.Inject(openaitest.Fault{Endpoint: openaitest.EndpointCreate, Status: http.StatusInternalServerError})
+	c := b.signup(t, "Priority Co")
+	if got := b.waitFinal(t, c.ID, 20*time.Second); got.Status != company.StatusProvisioned {
+		t.Fatalf("status %s, want provisioned", got.Status)
+	}
+	calls := b.gov.Calls()
+	if len(calls) < 2 || calls[0] != "signup/interactive" {
+		t.Fatalf("governed calls = %v, want the signup's first, interactive", calls)
+	}
+	for _, c := range calls[1:] {
+		if c != "job/background" {
+			t.Errorf("governed calls = %v, want the retries' all job/background", calls)
+			break
+		}
+	}
+
+	// A company left without a project, then "Create project now".
+	var id int64
+	if err := b.pool.QueryRow(context.Background(),
+		`INSERT INTO companies (name, industry, contact_name, contact_email, website, company_size, country, project_description, provisioning_status)
+		 VALUES ('Later Co', 'Software', 'A', 'a@example.com', '', '', '', 'Project for Later Co', 'failed') RETURNING id`).Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	before := len(b.gov.Calls())
+	if _, err := b.companies.RequestProvisioning(context.Background(), id, audit.Actor{Email: "staff@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFinal(t, id, 20*time.Second)
+	manual := b.gov.Calls()[before:]
+	if len(manual) == 0 || manual[0] != "manual/interactive" {
+		t.Errorf("governed calls of Create project now = %v, want manual/interactive", manual)
+	}
 }
 
 // TestFaults is the fault table: each injected OpenAI failure during signup,

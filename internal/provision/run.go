@@ -32,11 +32,12 @@ import (
 //     backfill_items, so a run resumed after a stop or a crash skips what is
 //     done. A slice ends after BackfillOptions.Slice and hands the run back to
 //     River, which keeps every execution well inside River's rescue window.
-//   - A shared pacer spaces the OpenAI calls of all goroutines and backs them
-//     all off together on a 429.
+//   - Its OpenAI calls are background calls of the rate governor
+//     (internal/governor), which the OpenAI client waits on: one pace for
+//     every caller in every process, signups going first.
 //
 // One idea per file: the run (this file), its worker (backfill_worker.go),
-// one slice of it (slice.go), the pacer (pacer.go). Linking an existing
+// one slice of it (slice.go). Linking an existing
 // project is a second entry point into the exactly-once attempt and lives
 // beside Provision (link.go).
 

@@ -34,6 +34,17 @@ type runSlice struct {
 	// is the earliest time one of them may be tried again.
 	setAside bool
 	resumeAt time.Time
+	// retries are companies whose passing failure asked for a wait that
+	// ends within the slice: they wait here, not in a goroutine of the
+	// pool, so that a burst of 429s does not idle every worker for its
+	// Retry-After.
+	retries  []retry
+	inFlight int
+}
+
+type retry struct {
+	c  backfillCompany
+	at time.Time
 }
 
 type backfillCompany struct {
@@ -75,9 +86,15 @@ feed:
 				s.putAside(time.Now())
 				break feed
 			}
-			g.Go(func() error { return s.one(gctx, c) })
+			for _, r := range s.due(time.Now()) {
+				s.goOne(gctx, g, r)
+			}
+			s.goOne(gctx, g, c)
 			after = c.ID
 		}
+	}
+	if feedErr == nil {
+		s.drainRetries(gctx, g)
 	}
 	if err := g.Wait(); err != nil {
 		return false, err
@@ -110,6 +127,76 @@ func (s *runSlice) next(ctx context.Context, after int64) ([]backfillCompany, er
 	return out, err
 }
 
+// goOne runs one company in the pool.
+func (s *runSlice) goOne(ctx context.Context, g *errgroup.Group, c backfillCompany) {
+	s.mu.Lock()
+	s.inFlight++
+	s.mu.Unlock()
+	g.Go(func() error {
+		defer func() {
+			s.mu.Lock()
+			s.inFlight--
+			s.mu.Unlock()
+		}()
+		return s.one(ctx, c)
+	})
+}
+
+// later keeps a company to try again at at, within the slice.
+func (s *runSlice) later(c backfillCompany, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.retries = append(s.retries, retry{c: c, at: at})
+}
+
+// due takes the companies whose wait is over.
+func (s *runSlice) due(now time.Time) []backfillCompany {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []backfillCompany
+	kept := s.retries[:0]
+	for _, r := range s.retries {
+		if r.at.After(now) {
+			kept = append(kept, r)
+		} else {
+			out = append(out, r.c)
+		}
+	}
+	s.retries = kept
+	return out
+}
+
+// drainRetries runs the waiting companies as their waits end, until none
+// waits or is in flight, or the slice is over (the rest are put aside).
+func (s *runSlice) drainRetries(ctx context.Context, g *errgroup.Group) {
+	for {
+		for _, c := range s.due(time.Now()) {
+			s.goOne(ctx, g, c)
+		}
+		s.mu.Lock()
+		waiting, inFlight := len(s.retries), s.inFlight
+		s.mu.Unlock()
+		if waiting == 0 && inFlight == 0 {
+			return
+		}
+		if ctx.Err() != nil || s.stopped.Load() || time.Now().After(s.deadline) {
+			break
+		}
+		if !s.sleep(ctx, 20*time.Millisecond) {
+			break
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.retries {
+		if !s.setAside || r.at.Before(s.resumeAt) {
+			s.resumeAt = r.at
+		}
+		s.setAside = true
+	}
+	s.retries = nil
+}
+
 // putAside notes a company left for a later slice, to be tried from at.
 func (s *runSlice) putAside(at time.Time) {
 	s.mu.Lock()
@@ -120,35 +207,32 @@ func (s *runSlice) putAside(at time.Time) {
 	s.setAside = true
 }
 
-// one takes a company to a final outcome and records it. Passing failures
-// are retried within the slice when their wait ends before it does; the
-// others are put aside for a later slice. Returns only database errors.
+// one makes an attempt for a company and records a final outcome. Passing
+// failures wait for another attempt within the slice (drainRetries) when
+// their wait ends before it does, without holding a worker; the others are
+// put aside for a later slice. Returns only database errors.
 func (s *runSlice) one(ctx context.Context, c backfillCompany) error {
 	a := Attempt{Trigger: TriggerBackfill, Actor: s.run.StartedBy, JobID: &s.jobID}
-	for {
-		res, err := s.try(ctx, c, a)
-		switch {
-		case errors.Is(err, ErrCompanyNotFound):
-			return nil // deleted meanwhile
-		case err != nil && ctx.Err() != nil:
-			s.putAside(time.Now())
-			return nil
-		case err != nil:
-			return err
-		case res.Outcome.Final():
-			return s.record(ctx, c, res)
-		}
-		s.noteProblem(ctx, res.Err)
-		next := time.Now().Add(res.RetryAfter)
-		if next.After(s.deadline) || s.stopped.Load() {
-			s.putAside(next)
-			return nil
-		}
-		if !s.sleep(ctx, res.RetryAfter) {
-			s.putAside(time.Now())
-			return nil
-		}
+	res, err := s.try(ctx, c, a)
+	switch {
+	case errors.Is(err, ErrCompanyNotFound):
+		return nil // deleted meanwhile
+	case err != nil && ctx.Err() != nil:
+		s.putAside(time.Now())
+		return nil
+	case err != nil:
+		return err
+	case res.Outcome.Final():
+		return s.record(ctx, c, res)
 	}
+	s.noteProblem(ctx, res.Err)
+	next := time.Now().Add(res.RetryAfter)
+	if next.After(s.deadline) || s.stopped.Load() {
+		s.putAside(next)
+		return nil
+	}
+	s.later(c, next)
+	return nil
 }
 
 // try makes one attempt: linking the company's free same-name project if
@@ -160,15 +244,11 @@ func (s *runSlice) try(ctx context.Context, c backfillCompany, a Attempt) (Resul
 			return res, err
 		}
 	}
-	if err := s.w.pacer.wait(ctx); err != nil {
-		return Result{}, err
-	}
-	start := time.Now()
+	// The OpenAI client waits for the rate governor's slot, shared with
+	// every other caller and process, and slows down on OpenAI's 429s.
 	pctx, cancel := context.WithTimeout(ctx, s.w.itemTimeout)
 	defer cancel()
-	res, err := s.w.p.Provision(pctx, c.ID, a)
-	s.w.pacer.observe(start, res)
-	return res, err
+	return s.w.p.Provision(pctx, c.ID, a)
 }
 
 // record writes the company's final outcome into the run, even when the

@@ -62,6 +62,9 @@ type Options struct {
 	// WrapProjects, if set, wraps the OpenAI client before the
 	// provisioner gets it (the web app's monitor does).
 	WrapProjects func(*openai.Client) openai.Projects
+	// Governor paces the OpenAI client; default a fast one of this
+	// process alone (openaitest.Server.NewClient's).
+	Governor openai.Governor
 }
 
 // Env is one "process" of the app's domain side on its own database.
@@ -127,7 +130,7 @@ func New(t testing.TB, o Options) *Env {
 	t.Cleanup(e.Fake.Close)
 	var projects openai.Projects // a nil *openai.Client must stay a nil interface
 	if !o.NoKey {
-		e.OpenAI, e.Spec = e.Fake.NewClient(t, openai.Options{AdminKey: o.AdminKey, Timeout: o.OpenAITimeout, Observe: e.Metrics.ObserveOpenAI})
+		e.OpenAI, e.Spec = e.Fake.NewClient(t, openai.Options{AdminKey: o.AdminKey, Timeout: o.OpenAITimeout, Observe: e.Metrics.ObserveOpenAI, Governor: o.Governor})
 		projects = e.OpenAI
 		if o.WrapProjects != nil {
 			projects = o.WrapProjects(e.OpenAI)

@@ -115,8 +115,9 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 		openaiTimeout = 5 * time.Second
 	}
 	var monitor *openai.Monitor
+	gov := newTestGovernor(t)
 	env := testenv.New(t, testenv.Options{
-		Pool: pool, AdminKey: testAdminKey, NoKey: o.noKey, OpenAITimeout: openaiTimeout, Logger: logger,
+		Governor: gov, Pool: pool, AdminKey: testAdminKey, NoKey: o.noKey, OpenAITimeout: openaiTimeout, Logger: logger,
 		WrapProjects: func(c *openai.Client) openai.Projects {
 			key := testAdminKey
 			if o.adminKey != "" {
@@ -139,6 +140,9 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	}
 	deps := web.Deps{Config: cfg, Logger: logger, Pool: env.Pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken,
 		Keys: app.keys, Tokens: app.tokens, Webhooks: app.webhooks}
+	if !o.noKey {
+		deps.OpenAIPace = gov.Status
+	}
 	// AUTH-WIRING: staff accounts and sessions.
 	authSvc, err := auth.NewService(env.Pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
 	if err != nil {

@@ -8,10 +8,12 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/views/pages"
 )
@@ -41,7 +43,7 @@ func (s *Server) handleBackfill(c echo.Context) error {
 	cur, err := s.backfill.Current(ctx)
 	switch {
 	case err == nil:
-		props := runProps(c, cur)
+		props := s.runProps(c, cur)
 		p.Current = &props
 	case !errors.Is(err, provision.ErrRunNotFound):
 		return err
@@ -136,7 +138,7 @@ func (s *Server) handleBackfillRun(c echo.Context) error {
 		return err
 	}
 	title := fmt.Sprintf("Backfill run #%d", run.ID)
-	return render(c, http.StatusOK, pages.BackfillRunPage(s.adminMeta(c, title, "backfill"), runProps(c, run)))
+	return render(c, http.StatusOK, pages.BackfillRunPage(s.adminMeta(c, title, "backfill"), s.runProps(c, run)))
 }
 
 // handleBackfillProgress handles "GET /admin/backfill/:id/progress", the
@@ -147,7 +149,7 @@ func (s *Server) handleBackfillProgress(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return render(c, http.StatusOK, pages.BackfillProgress(runProps(c, run)))
+	return render(c, http.StatusOK, pages.BackfillProgress(s.runProps(c, run)))
 }
 
 func (s *Server) getRun(c echo.Context) (provision.Run, error) {
@@ -172,6 +174,31 @@ func runURL(id int64) string { return fmt.Sprintf("/admin/backfill/%d", id) }
 func runSummary(r provision.Run) string {
 	return fmt.Sprintf("%s created, %s linked existing, %s failed, %s skipped",
 		thousands(r.Created), thousands(r.Linked), thousands(r.Failed), thousands(r.Skipped))
+}
+
+// runProps are a run's props, with the pace OpenAI calls go at while it runs.
+func (s *Server) runProps(c echo.Context, r provision.Run) pages.BackfillRunProps {
+	p := runProps(c, r)
+	if r.Running() && s.pace != nil {
+		p.Pace = paceText(s.pace())
+	}
+	return p
+}
+
+// paceText describes the rate governor's pace, e.g. "97.3 calls/s (OpenAI
+// limit learnt: 100/s)".
+func paceText(st governor.Status) string {
+	out := strconv.FormatFloat(st.Rate, 'f', 1, 64) + " calls/s"
+	var notes []string
+	if st.Limit > 0 {
+		notes = append(notes, "OpenAI limit learnt: "+strconv.FormatFloat(st.Limit, 'f', 0, 64)+"/s")
+	} else {
+		notes = append(notes, "learning OpenAI's limit")
+	}
+	if st.MaxRate > 0 {
+		notes = append(notes, "capped at "+strconv.FormatFloat(st.MaxRate, 'f', -1, 64)+"/s")
+	}
+	return out + " (" + strings.Join(notes, ", ") + ")"
 }
 
 func runProps(c echo.Context, r provision.Run) pages.BackfillRunProps {

@@ -203,6 +203,10 @@ func TestBackfillPage_DryRunThenStart(t *testing.T) {
 	if got := flashTexts(doc); !strings.Contains(got, "A backfill is already running") {
 		t.Errorf("flash = %q", got)
 	}
+	// The running run shows the pace of OpenAI calls, from the governor.
+	if got := doc.Find(`[data-testid="backfill-pace"]`).Text(); !strings.Contains(got, "5000.0 calls/s") || !strings.Contains(got, "learning OpenAI's limit") {
+		t.Errorf("pace = %q, want the governor's 5000.0 calls/s, still learning", got)
+	}
 	if n := a.count(`SELECT count(*) FROM backfill_runs`); n != 1 {
 		t.Errorf("%d runs, want 1", n)
 	}
@@ -246,6 +250,9 @@ func TestBackfillPage_SummaryAndRetryFailed(t *testing.T) {
 	}
 	if pct, _ := doc.Find(`[data-testid="backfill-progress"]`).Attr("data-percent"); pct != "100" {
 		t.Errorf("progress = %q, want 100", pct)
+	}
+	if n := doc.Find(`[data-testid="backfill-pace"]`).Length(); n != 0 {
+		t.Errorf("a finished run shows the live pace of OpenAI calls (%d)", n)
 	}
 	for testid, want := range map[string]string{"summary-created": "5", "summary-linked": "0", "summary-failed": "1", "summary-skipped": "0"} {
 		if got := strings.TrimSpace(doc.Find(fmt.Sprintf(`[data-testid=%q]`, testid)).Text()); got != want {

@@ -21,6 +21,7 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
@@ -52,6 +53,9 @@ type Deps struct {
 	JobsUI http.Handler
 	// Sandbox is true when OpenAI is simulated in-process (demo mode).
 	Sandbox bool
+	// OpenAIPace, if set, reports the OpenAI rate governor's pace, which
+	// the backfill pages show while a run goes.
+	OpenAIPace func() governor.Status
 	// SetupToken, when set, is a first run's setup link token: /setup
 	// then creates the first admin, and the dashboard explains how to get
 	// there until a staff user exists (setup.go).
@@ -74,6 +78,7 @@ type Server struct {
 	gatherer  prometheus.Gatherer
 	jobsUI    http.Handler
 	sandbox   bool
+	pace      func() governor.Status
 	setup     *firstRun // nil unless this is a first run
 	// signupLimit counts public signups per client address (signup.go).
 	signupLimit *ratelimit.Limiter
@@ -90,6 +95,7 @@ func NewServer(d Deps) *Server {
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
 		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, openai: d.OpenAI, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		pace:        d.OpenAIPace,
 		setup:       newFirstRun(d.SetupToken),
 		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),
 	}

@@ -113,7 +113,7 @@ func TestWebhooksForTheWholeLifecycle(t *testing.T) {
 	pool := dbtest.NewPool(t)
 	fake := openaitest.New(openaitest.Options{AdminKey: adminKey})
 	defer fake.Close()
-	client, err := openai.New(openai.Options{AdminKey: adminKey, BaseURL: fake.URL, Timeout: 3 * time.Second})
+	client, err := openai.New(openai.Options{AdminKey: adminKey, BaseURL: fake.URL, Timeout: 3 * time.Second, Governor: openaitest.NewGovernor(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

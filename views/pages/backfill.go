@@ -96,9 +96,12 @@ type BackfillRunProps struct {
 	Failed      string
 	Skipped     string
 	Rate        string // "91.2/s"
-	ETA         string // "3m 20s"; "" when unknown
-	LastError   components.ErrorTextProps
-	Failures    []BackfillFailureRow
+	// Pace is the pace of OpenAI calls while the run goes, e.g. "97.3
+	// calls/s (OpenAI limit learnt: 100/s)"; "" when not running.
+	Pace      string
+	ETA       string // "3m 20s"; "" when unknown
+	LastError components.ErrorTextProps
+	Failures  []BackfillFailureRow
 	// MoreFailures is "and 23 more", "" when Failures holds them all.
 	MoreFailures string
 	// CanRetry shows "Retry failed": the run is over and some failed.

@@ -162,6 +162,23 @@ type LoginFailure struct {
 	At    time.Time
 }
 
+type OpenaiGovernor struct {
+	OrgKey        string
+	Rate          float64
+	LearnedLimit  float64
+	HeaderLimit   float64
+	NextSlotAt    time.Time
+	GrownAt       time.Time
+	CutAt         time.Time
+	BucketAt      time.Time
+	BucketOk      int32
+	BucketRefused int32
+	PrevOk        int32
+	PrevRefused   int32
+	Refused       int64
+	UpdatedAt     time.Time
+}
+
 type OrgCapacity struct {
 	ID             bool
 	ActiveProjects int32

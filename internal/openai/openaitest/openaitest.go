@@ -122,6 +122,10 @@ type Options struct {
 	// one-second window); beyond it the fake answers 429 with Retry-After: 1.
 	// Zero means no limit.
 	RateLimit int
+	// RateLimitHeaders sends OpenAI's x-ratelimit-limit-requests (the
+	// limit as requests a minute), x-ratelimit-remaining-requests and
+	// x-ratelimit-reset-requests with every answer while RateLimit is set.
+	RateLimitHeaders bool
 }
 
 // Server is the fake. Create it with New and Close it when done.
@@ -142,7 +146,9 @@ type Server struct {
 	window      time.Time // start of the current rate-limit window
 	inWindow    int
 	rateLimited int
-	projects    []*Project // in creation order
+	rateHeaders bool
+	acceptedAt  []time.Time // requests let through the rate limit
+	projects    []*Project  // in creation order
 	byID        map[string]*Project
 	faults      []Fault
 	requests    []Request
@@ -153,12 +159,13 @@ type Server struct {
 // New starts a fake on 127.0.0.1 and returns it.
 func New(opts Options) *Server {
 	s := &Server{
-		key:       opts.AdminKey,
-		latency:   opts.Latency,
-		jitter:    opts.Jitter,
-		rateLimit: opts.RateLimit,
-		byID:      map[string]*Project{},
-		counts:    map[string]int{},
+		key:         opts.AdminKey,
+		latency:     opts.Latency,
+		jitter:      opts.Jitter,
+		rateLimit:   opts.RateLimit,
+		byID:        map[string]*Project{},
+		rateHeaders: opts.RateLimitHeaders,
+		counts:      map[string]int{},
 	}
 	s.handler = http.HandlerFunc(s.serve)
 	s.srv = httptest.NewServer(s.handler)
@@ -381,7 +388,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	})
 	s.counts[endpoint]++
 	latency := s.latency
-	limited := s.overRateLimit(time.Now())
+	now := time.Now()
+	limited := s.overRateLimit(now)
+	if s.rateHeaders && s.rateLimit > 0 {
+		h := w.Header()
+		h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(s.rateLimit*60))
+		h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(max(s.rateLimit-s.inWindow, 0)))
+		h.Set("X-Ratelimit-Reset-Requests", fmt.Sprintf("%dms", max(s.window.Add(time.Second).Sub(now).Milliseconds(), 0)))
+	}
 	var fault *Fault
 	if !limited {
 		for i, f := range s.faults {
@@ -457,7 +471,30 @@ func (s *Server) overRateLimit(now time.Time) bool {
 		return true
 	}
 	s.inWindow++
+	s.acceptedAt = append(s.acceptedAt, now)
 	return false
+}
+
+// Accepted returns when each request let through Options.RateLimit
+// arrived, in arrival order (nothing while there is no limit).
+func (s *Server) Accepted() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.acceptedAt)
+}
+
+// MaxPerSecond returns the most requests the fake let through its rate
+// limit in any one second (a sliding window over Accepted).
+func (s *Server) MaxPerSecond() int {
+	at := s.Accepted()
+	best := 0
+	for i, j := 0, 0; j < len(at); j++ {
+		for at[j].Sub(at[i]) >= time.Second {
+			i++
+		}
+		best = max(best, j-i+1)
+	}
+	return best
 }
 
 // handle authenticates and serves a request normally; returns the status.

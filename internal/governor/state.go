@@ -1,0 +1,295 @@
+package governor
+
+import (
+	"math"
+	"time"
+)
+
+// Params shape the governor's arithmetic. The zero value of a field takes
+// its default (see withDefaults).
+type Params struct {
+	// StartRate is the first rate, in calls per second, of an organization
+	// the governor knows nothing about yet (default 50). Afterwards it
+	// starts from the rate kept in its store.
+	StartRate float64
+	// MinRate is the floor of the rate (default 1).
+	MinRate float64
+	// MaxRate caps the rate (OPENAI_MAX_RPS); 0 means no cap of ours.
+	MaxRate float64
+	// Horizon is how far ahead slots may be reserved (default 200 ms). It
+	// bounds how long a call waits behind the slots other processes
+	// reserved, and how many slots an idle process may leave unused.
+	Horizon time.Duration
+	// Backoff is the share of the rate a refusal takes off (default 0.05).
+	Backoff float64
+	// MaxCut bounds any one cut, however far the accepted calls fell
+	// short of the rate (default 0.4): never "halve on a 429".
+	MaxCut float64
+	// CutWindow is how long after a cut further refusals count as the
+	// same burst (default 1 s): the calls already in flight when OpenAI
+	// first refused would otherwise cut the rate again and again.
+	CutWindow time.Duration
+	// SlowStart is the rate's growth per second while no limit is known
+	// (default 0.3: 30 % a second).
+	SlowStart float64
+	// Recover is the growth per second back up to RecoverTo × the learned
+	// limit after a cut (default 0.2).
+	Recover float64
+	// RecoverTo is the share of the learned limit the rate recovers to
+	// quickly (default 0.95); above it the rate only probes.
+	RecoverTo float64
+	// Probe is the growth per second from RecoverTo × the limit on
+	// (default 0.01): slow enough that overshooting the limit costs a
+	// handful of refusals, fast enough to find a limit that was raised.
+	Probe float64
+	// Headroom is the share of an x-ratelimit limit the rate may reach
+	// (default 0.98).
+	Headroom float64
+}
+
+// hardMaxRate bounds the rate when nothing else does.
+const hardMaxRate = 10_000
+
+func (p Params) withDefaults() Params {
+	def := func(v *float64, d float64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&p.StartRate, 50)
+	def(&p.MinRate, 1)
+	def(&p.Backoff, 0.05)
+	def(&p.MaxCut, 0.4)
+	def(&p.SlowStart, 0.3)
+	def(&p.Recover, 0.2)
+	def(&p.RecoverTo, 0.95)
+	def(&p.Probe, 0.01)
+	def(&p.Headroom, 0.98)
+	if p.Horizon <= 0 {
+		p.Horizon = 200 * time.Millisecond
+	}
+	if p.CutWindow <= 0 {
+		p.CutWindow = time.Second
+	}
+	if p.MaxRate > 0 {
+		p.StartRate = min(p.StartRate, p.MaxRate)
+	}
+	return p
+}
+
+// State is an organization's shared governor state. Its methods are the
+// whole of the governor's arithmetic: pure functions of the state, the time
+// given (the store's clock, which every process shares) and Params.
+//
+// Calls are spaced by reserving time slots one after the other at Rate
+// (a virtual schedule whose end is NextSlot), never more than a Horizon
+// ahead. The rate
+//
+//   - grows while the schedule is full (callers keep it busy): quickly
+//     while no limit is known (SlowStart) and after a cut (Recover, up to
+//     RecoverTo × Limit), slowly above that (Probe);
+//   - is cut on a refusal (429) by Backoff, or down to just under the rate
+//     OpenAI was seen to accept over the last second when that is lower,
+//     never by more than MaxCut, and at most once per CutWindow;
+//   - never exceeds MaxRate, nor Headroom × an x-ratelimit limit.
+type State struct {
+	Rate float64
+	// Limit is the learned limit: the calls per second OpenAI accepted
+	// when it last refused one (raised when the rate probes above it
+	// without refusals). 0 until known.
+	Limit float64
+	// HeaderLimit is the limit OpenAI's x-ratelimit-limit-requests header
+	// announced, in calls per second; 0 when it never sent one.
+	HeaderLimit float64
+	NextSlot    time.Time
+	GrownAt     time.Time
+	CutAt       time.Time
+	// BucketAt starts the current second of answers: BucketOK counts the
+	// calls OpenAI accepted, BucketRefused those it refused; PrevOK and
+	// PrevRefused are the second before.
+	BucketAt      time.Time
+	BucketOK      int
+	BucketRefused int
+	PrevOK        int
+	PrevRefused   int
+	// Refusals counts refusals, for the record.
+	Refusals int64
+}
+
+// NewState is the state of an organization never seen before.
+func NewState(p Params) State { return State{Rate: p.withDefaults().StartRate} }
+
+// ceiling is the highest rate allowed now.
+func (s *State) ceiling(p Params) float64 {
+	c := float64(hardMaxRate)
+	if p.MaxRate > 0 {
+		c = min(c, p.MaxRate)
+	}
+	if s.HeaderLimit > 0 {
+		c = min(c, s.HeaderLimit*p.Headroom)
+	}
+	return c
+}
+
+func (s *State) clamp(p Params) {
+	if math.IsNaN(s.Rate) || s.Rate <= 0 {
+		s.Rate = p.StartRate
+	}
+	s.Rate = max(p.MinRate, min(s.Rate, s.ceiling(p)))
+}
+
+// Reserve reserves up to want consecutive slots from now on and returns the
+// first one's time and how many it got; the slots are 1/s.Rate apart (read
+// Rate after the call). saturated says that the caller used every slot it
+// had and wants more than it holds: demand, not the caller's own pace, is
+// what the rate holds back. The rate grows first when the caller is
+// saturated and the schedule is full. n is 0 when the schedule is full
+// beyond the horizon: try again at start - p.Horizon.
+func (s *State) Reserve(now time.Time, want int, saturated bool, p Params) (start time.Time, n int) {
+	p = p.withDefaults()
+	// A schedule that reaches now has been kept busy.
+	full := !s.NextSlot.Before(now)
+	switch {
+	case full && saturated:
+		s.grow(now, p)
+	case !full:
+		// Nobody keeps the schedule busy: no growth for the idle time.
+		s.GrownAt = now
+	default:
+		// Busy, but this caller left slots unused: others may be
+		// growing the rate; this one says nothing.
+	}
+	s.clamp(p)
+	start = now
+	if s.NextSlot.After(now) {
+		start = s.NextSlot
+	}
+	// Slots start, start+1/Rate, … up to the horizon.
+	room := now.Add(p.Horizon).Sub(start).Seconds()
+	if room < 0 || want <= 0 {
+		return start, 0
+	}
+	n = min(want, 1+int(math.Floor(room*s.Rate+1e-9)))
+	s.NextSlot = start.Add(time.Duration(float64(n) / s.Rate * float64(time.Second)))
+	return start, n
+}
+
+// grow raises the rate for the time since it last grew.
+func (s *State) grow(now time.Time, p Params) {
+	dt := now.Sub(s.GrownAt).Seconds()
+	s.GrownAt = now
+	// One step is at most a second's worth.
+	dt = min(dt, 1)
+	if dt <= 0 || now.Sub(s.CutAt) < p.CutWindow {
+		return
+	}
+	switch target := p.RecoverTo * s.Limit; {
+	case s.Limit == 0:
+		s.Rate *= 1 + p.SlowStart*dt
+	case s.Rate < target:
+		s.Rate = min(target, s.Rate*(1+p.Recover*dt))
+	default:
+		if s.Rate >= s.Limit {
+			// Accepted at the limit learnt, with callers wanting more:
+			// the limit may be higher. It rises as slowly as the probe,
+			// which stays within probeAbove of it, so that a limit that
+			// did not move costs a refusal or two, not a burst.
+			s.Limit = min(s.Limit*(1+p.Probe*dt), s.ceiling(p))
+		}
+		s.Rate = min(s.Rate*(1+p.Probe*dt), s.Limit*probeAbove)
+	}
+}
+
+// probeAbove is how far above the learnt limit the rate may probe.
+const probeAbove = 1.02
+
+// roll moves the accepted-calls buckets on to now.
+func (s *State) roll(now time.Time) {
+	el := now.Sub(s.BucketAt)
+	switch {
+	case el < time.Second:
+		return
+	case el < 2*time.Second:
+		s.PrevOK, s.PrevRefused = s.BucketOK, s.BucketRefused
+		s.BucketAt = s.BucketAt.Add(time.Second)
+	default:
+		s.PrevOK, s.PrevRefused = 0, 0
+		s.BucketAt = now
+	}
+	s.BucketOK, s.BucketRefused = 0, 0
+	s.roll(now)
+}
+
+// Accepted counts n calls OpenAI accepted, reported at now.
+func (s *State) Accepted(now time.Time, n int) {
+	s.roll(now)
+	s.BucketOK += n
+}
+
+// AcceptedRate estimates the calls OpenAI accepted over the second before
+// now: the current bucket plus the part of the previous one still inside
+// the last second.
+func (s *State) AcceptedRate(now time.Time) float64 {
+	s.roll(now)
+	frac := now.Sub(s.BucketAt).Seconds()
+	return float64(s.BucketOK) + float64(s.PrevOK)*(1-frac)
+}
+
+// refusedRate is AcceptedRate for refusals.
+func (s *State) refusedRate(now time.Time) float64 {
+	s.roll(now)
+	frac := now.Sub(s.BucketAt).Seconds()
+	return float64(s.BucketRefused) + float64(s.PrevRefused)*(1-frac)
+}
+
+// Refused records a call OpenAI refused (429) at now and cuts the rate
+// unless it was cut within the last CutWindow. It reports whether it cut.
+func (s *State) Refused(now time.Time, p Params) bool {
+	p = p.withDefaults()
+	s.Refusals++
+	s.roll(now)
+	s.BucketRefused++
+	if now.Sub(s.CutAt) < p.CutWindow {
+		return false
+	}
+	// What OpenAI allows, from the answers of the last second: the count
+	// it accepted, when callers used at least half the rate (otherwise it
+	// measures them, not the limit), and the rate times the share it
+	// accepted, once a few refusals make that share mean something
+	// (answers come back as late for accepted calls as for refused ones,
+	// so the share holds while the rate is still ramping up). When both
+	// tell, the lower: a limiter with fixed windows lets more through in
+	// some one-second spans than its limit.
+	accepted, refused := s.AcceptedRate(now), s.refusedRate(now)
+	est := 0.0
+	if accepted >= 0.5*s.Rate {
+		est = accepted
+	}
+	if refused >= 3 {
+		if share := s.Rate * accepted / (accepted + refused); est == 0 || share < est {
+			est = share
+		}
+	}
+	next := s.Rate * (1 - p.Backoff)
+	if est > 0 {
+		next = max(min(next, est*(1-p.Backoff/2)), s.Rate*(1-p.MaxCut))
+	}
+	s.Limit = max(est, next)
+	s.Rate, s.CutAt = next, now
+	s.clamp(p)
+	return true
+}
+
+// Announced records the limit OpenAI's headers announced, in calls per
+// second (x-ratelimit-limit-requests is per minute: divide by 60).
+func (s *State) Announced(perSecond float64, p Params) {
+	p = p.withDefaults()
+	if perSecond <= 0 || math.IsNaN(perSecond) || math.IsInf(perSecond, 0) {
+		return
+	}
+	s.HeaderLimit = perSecond
+	if s.Limit == 0 || s.Limit > perSecond {
+		s.Limit = perSecond
+	}
+	s.clamp(p)
+}
