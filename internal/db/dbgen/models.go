@@ -6,6 +6,8 @@ package dbgen
 
 import (
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 type AuditLog struct {
@@ -70,6 +72,13 @@ type Company struct {
 	NextAttemptAt      *time.Time
 }
 
+type CompanyCost struct {
+	CompanyID int64
+	Month     *time.Time
+	Mtd       decimal.Decimal
+	LastMonth decimal.Decimal
+}
+
 type CompanyCount struct {
 	Shard   int16
 	Total   int64
@@ -77,11 +86,45 @@ type CompanyCount struct {
 	Failed  int64
 }
 
+type CompanyMarkup struct {
+	CompanyID int64
+	Percent   decimal.Decimal
+	UpdatedBy string
+	UpdatedAt time.Time
+}
+
+type CostDaily struct {
+	Day       time.Time
+	ProjectID string
+	LineItem  string
+	Currency  string
+	Amount    decimal.Decimal
+	SyncedAt  time.Time
+}
+
+type CostMonthly struct {
+	Month     time.Time
+	CompanyID *int64
+	ProjectID string
+	LineItem  string
+	Currency  string
+	Amount    decimal.Decimal
+}
+
 type LoginFailure struct {
 	ID    int64
 	Email string
 	Ip    string
 	At    time.Time
+}
+
+type ProjectAssignment struct {
+	ID        int64
+	ProjectID string
+	CompanyID int64
+	ValidFrom time.Time
+	ValidTo   *time.Time
+	ChangedAt time.Time
 }
 
 type ProvisionAttempt struct {
@@ -117,4 +160,33 @@ type StaffUser struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	LastLoginAt  *time.Time
+}
+
+type UsageDaily struct {
+	Day               time.Time
+	ProjectID         string
+	Model             string
+	InputTokens       int64
+	OutputTokens      int64
+	InputCachedTokens int64
+	Requests          int64
+	SyncedAt          time.Time
+}
+
+type UsageSyncRun struct {
+	ID          int64
+	Trigger     string
+	Status      string
+	FromDay     time.Time
+	ToDay       time.Time
+	Phase       string
+	Cursor      string
+	Pages       int32
+	Requests    int32
+	RowsWritten int64
+	Resumed     int32
+	Error       string
+	StartedAt   time.Time
+	UpdatedAt   time.Time
+	FinishedAt  *time.Time
 }
