@@ -22,6 +22,7 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
@@ -44,6 +45,7 @@ type app struct {
 	// command builds a client of its own from them.
 	riverOpts provision.ClientOptions
 	working   bool
+	costs     *cost.Service // costs.go
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -74,8 +76,9 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	metrics.RegisterDBCollector(registry, pool, logger)
 
 	var projects openai.Projects
+	var usage openai.Usage // costs and usage reads (internal/cost)
 	if cfg.OpenAIConfigured() {
-		projects, err = openai.New(openai.Options{
+		client, err := openai.New(openai.Options{
 			AdminKey: cfg.OpenAIAdminKey, OrgID: cfg.OpenAIOrgID, BaseURL: cfg.OpenAIBaseURL,
 			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI,
 		})
@@ -83,6 +86,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 			d.close()
 			return nil, err
 		}
+		projects, usage = client, client
 	} else {
 		logger.Warn("⚠️ OPENAI_ADMIN_KEY is not set: signups will skip OpenAI project creation until it is")
 	}
@@ -106,6 +110,8 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		RescueAfter: jobTimeout + 5*time.Second,
 		Logger:      logger,
 	}
+	costs := newCostService(cfg, pool, usage, logger)
+	riverOpts.Configure = cost.ConfigureRiver(costs, cfg.UsageSyncInterval, usageSyncTimeout, work)
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {
 		d.close()
@@ -118,6 +124,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
 		riverOpts: riverOpts,
 		working:   work,
+		costs:     costs,
 	}, nil
 }
 
@@ -221,6 +228,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
 		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
+		Costs: a.costs,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err

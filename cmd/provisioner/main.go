@@ -8,6 +8,7 @@
 //	provisioner migrate               create the database if missing, apply migrations
 //	provisioner backfill [--dry-run]  give every company without a project its project
 //	provisioner user add|list|disable staff accounts
+//	provisioner sync usage [--since D] sync OpenAI costs and usage now
 package main
 
 import (
@@ -44,6 +45,8 @@ commands:
   backfill [--dry-run]  create projects for every company without one, with a progress bar
                         (--dry-run: only count them and show the first names)
   user add|list|disable manage staff accounts (provisioner user help)
+  sync usage [--since YYYY-MM-DD]
+                        sync OpenAI costs and usage now, with a progress bar
 
 Configuration comes from the environment; see README.md. Without DATABASE_URL,
 the commands use a private PostgreSQL kept in DATA_DIR (default ./.data).`
@@ -69,6 +72,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runBackfill(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
+	case "sync":
+		return runSync(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -83,6 +84,13 @@ type Config struct {
 
 	ShutdownTimeout time.Duration
 
+	// Costs (internal/cost): USAGE_SYNC_INTERVAL, COST_RESYNC_DAYS,
+	// COST_HISTORY_DAYS and MARKUP_PERCENT (a decimal, e.g. 12.5).
+	UsageSyncInterval time.Duration
+	CostResyncDays    int
+	CostHistoryDays   int
+	MarkupPercent     string
+
 	// SessionSecret keys the staff session cookie (its signing and
 	// encryption keys are derived from it). Never log it.
 	SessionSecret string
@@ -129,6 +137,11 @@ func Load(getenv func(string) string) (Config, error) {
 		BackfillConcurrency:  p.positiveInt("BACKFILL_CONCURRENCY", 4),
 
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+
+		UsageSyncInterval: p.duration("USAGE_SYNC_INTERVAL", time.Hour),
+		CostResyncDays:    p.nonNegativeInt("COST_RESYNC_DAYS", 3),
+		CostHistoryDays:   p.positiveInt("COST_HISTORY_DAYS", 90),
+		MarkupPercent:     p.percent("MARKUP_PERCENT", "0"),
 	}
 	// OPENAI_API_KEY is the seed's name for the key; the admin key wins.
 	c.OpenAIAdminKey = strings.TrimSpace(getenv("OPENAI_ADMIN_KEY"))
@@ -224,6 +237,40 @@ func (p *parser) positiveInt(name string, def int) int {
 	}
 	return n
 }
+
+func (p *parser) nonNegativeInt(name string, def int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		p.fail(name, fmt.Sprintf("is %q; want a whole number, 0 or more", v))
+		return def
+	}
+	return n
+}
+
+// percent reads a decimal percentage between 0 and 1000, kept as text so
+// that it is never a float.
+func (p *parser) percent(name, def string) string {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	if !percentPattern.MatchString(v) {
+		p.fail(name, fmt.Sprintf("is %q; want a percentage such as 0, 10 or 12.5 (at most 1000)", v))
+		return def
+	}
+	whole, _, _ := strings.Cut(v, ".")
+	if n, _ := strconv.Atoi(whole); n > 1000 || n == 1000 && strings.Trim(strings.TrimPrefix(v, whole), ".0") != "" {
+		p.fail(name, fmt.Sprintf("is %q; want at most 1000", v))
+		return def
+	}
+	return v
+}
+
+var percentPattern = regexp.MustCompile(`^[0-9]{1,4}(\.[0-9]{1,6})?$`)
 
 func (p *parser) httpURL(name, def string) string {
 	v := p.str(name, def)

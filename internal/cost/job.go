@@ -61,15 +61,20 @@ func (w *SyncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	return err
 }
 
-// ConfigureRiver returns a hook that registers the sync worker, its queue
-// and, when interval > 0, the periodic job (run at start, then every
-// interval) in a River config.
-func ConfigureRiver(s *Service, interval, timeout time.Duration) func(*river.Config) {
+// ConfigureRiver returns a hook that registers the sync worker in a River
+// config and, when work is set, its queue and (interval > 0) the periodic
+// job, run at start and then every interval. A client that works other
+// queues only (the backfill command) registers the worker without them:
+// River's rescuer discards kinds it does not know.
+func ConfigureRiver(s *Service, interval, timeout time.Duration, work bool) func(*river.Config) {
 	return func(cfg *river.Config) {
 		if cfg.Workers == nil {
 			cfg.Workers = river.NewWorkers()
 		}
 		river.AddWorker(cfg.Workers, &SyncWorker{s: s, timeout: timeout})
+		if !work {
+			return
+		}
 		if cfg.Queues == nil {
 			cfg.Queues = map[string]river.QueueConfig{}
 		}

@@ -115,6 +115,9 @@ type ClientOptions struct {
 	ErrorHandler river.ErrorHandler
 	// Backfill tunes the backfill worker (backfill.go).
 	Backfill BackfillOptions
+	// Configure, if set, adds other packages' workers, queues and periodic
+	// jobs (e.g. the usage sync) to a working client's config.
+	Configure func(*river.Config)
 }
 
 // NewRiverClient builds the River client on pool, registering the workers
@@ -138,6 +141,9 @@ func NewRiverClient(pool *pgxpool.Pool, p *Provisioner, opts ClientOptions) (*ri
 		cfg.Queues = map[string]river.QueueConfig{QueueBackfill: {MaxWorkers: 1}}
 		if !opts.Backfill.Only {
 			cfg.Queues[QueueProvision] = river.QueueConfig{MaxWorkers: max(opts.Workers, 1)}
+		}
+		if opts.Configure != nil {
+			opts.Configure(cfg)
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
