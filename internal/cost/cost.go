@@ -95,6 +95,8 @@ type Service struct {
 	logger   *slog.Logger
 	// sleep waits out a 429 (tests shorten it).
 	sleep func(d time.Duration, done <-chan struct{}) bool
+	// statementBatch is the rows a statement reads at a time.
+	statementBatch int
 }
 
 // New returns a Service. usage may be nil (no admin key): the sync then
@@ -105,7 +107,7 @@ func New(pool *pgxpool.Pool, usage openai.Usage, settings Settings, logger *slog
 	}
 	return &Service{
 		pool: pool, q: dbgen.New(pool), usage: usage, settings: settings.withDefaults(), logger: logger,
-		sleep: sleepCtx,
+		sleep: sleepCtx, statementBatch: defaultStatementBatch,
 	}
 }
 
