@@ -117,6 +117,10 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		d.close()
 		return nil, err
 	}
+	costs.SetEnqueue(func(ctx context.Context, args cost.SyncArgs) error {
+		_, err := rc.Insert(ctx, args, nil)
+		return err
+	})
 	return &app{
 		cfg: cfg, logger: logger, db: d, pool: pool, registry: registry, prov: prov, river: rc,
 		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),

@@ -29,6 +29,7 @@
 package cost
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"time"
@@ -97,6 +98,7 @@ type Service struct {
 	sleep func(d time.Duration, done <-chan struct{}) bool
 	// statementBatch is the rows a statement reads at a time.
 	statementBatch int
+	enqueue        func(ctx context.Context, args SyncArgs) error // job.go
 }
 
 // New returns a Service. usage may be nil (no admin key): the sync then

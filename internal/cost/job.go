@@ -88,3 +88,20 @@ func ConfigureRiver(s *Service, interval, timeout time.Duration, work bool) func
 		}
 	}
 }
+
+// SetEnqueue sets how RequestSync queues a sync job (a River insert); the
+// app wires it once its River client exists.
+func (s *Service) SetEnqueue(fn func(ctx context.Context, args SyncArgs) error) { s.enqueue = fn }
+
+// RequestSync queues a sync now (the dashboard's "Sync now"). River's
+// uniqueness makes a second request while one is queued or running a
+// no-op. Returns ErrNotConfigured without an admin key.
+func (s *Service) RequestSync(ctx context.Context) error {
+	if s.usage == nil {
+		return ErrNotConfigured
+	}
+	if s.enqueue == nil {
+		return errors.New("cost: no job queue to run the sync")
+	}
+	return s.enqueue(ctx, SyncArgs{Trigger: TriggerDashboard})
+}

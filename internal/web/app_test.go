@@ -28,6 +28,7 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/metrics"
@@ -53,6 +54,7 @@ type testApp struct {
 	auth   *auth.Service
 	// backfill is the app's Backfiller, to follow runs.
 	backfill *provision.Backfiller
+	costs    *cost.Service // when appOptions.costs is set
 }
 
 type appOptions struct {
@@ -60,10 +62,11 @@ type appOptions struct {
 	signupTimeout time.Duration
 	work          bool // run background jobs
 	settings      provision.Settings
-	dbURL         string // a migrated database to use instead of a fresh one
-	apiToken      string // ADMIN_API_TOKEN
-	setupToken    string // a first run's setup token (setup.go)
-	jobsUI        bool   // serve River's job dashboard (jobs.go)
+	dbURL         string         // a migrated database to use instead of a fresh one
+	apiToken      string         // ADMIN_API_TOKEN
+	setupToken    string         // a first run's setup token (setup.go)
+	jobsUI        bool           // serve River's job dashboard (jobs.go)
+	costs         *cost.Settings // serve costs (costs.go) with these settings
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -95,6 +98,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	m := metrics.New(reg)
 	metrics.RegisterDBCollector(reg, pool, logger)
 	var projects openai.Projects
+	var usage openai.Usage
 	if !o.noKey {
 		cfg.OpenAIAdminKey = testAdminKey
 		httpClient := &http.Client{}
@@ -116,6 +120,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 			t.Fatal(err)
 		}
 		projects = c
+		usage = c
 	}
 	settings := o.settings
 	if settings.BackoffBase == 0 {
@@ -159,6 +164,10 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 			t.Fatal(err)
 		}
 		deps.JobsUI = h
+	}
+	if o.costs != nil {
+		app.costs = cost.New(pool, usage, *o.costs, logger)
+		deps.Costs = app.costs
 	}
 	s := web.NewServer(deps)
 	app.srv = httptest.NewServer(s.Handler())

@@ -51,6 +51,9 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 		return err
 	}
 	props := companiesProps(p, page)
+	if err := s.addCostColumn(ctx, page, &props); err != nil { // costs.go
+		return err
+	}
 	// A history restore asks for the whole page even though htmx sends it.
 	if isHTMX(c) && c.Request().Header.Get("HX-History-Restore-Request") != "true" {
 		return render(c, http.StatusOK, pages.CompanyResults(props))
@@ -64,6 +67,9 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 		Missing: groupDigits(totals.Missing), Failed: groupDigits(totals.Failed),
 		MissingURL: companiesURL(company.ListParams{Filter: company.FilterMissing}, "", ""),
 		FailedURL:  companiesURL(company.ListParams{Filter: company.FilterFailed}, "", ""),
+	}
+	if props.CostSummary, err = s.costSummary(ctx); err != nil { // costs.go
+		return err
 	}
 	return render(c, http.StatusOK, pages.CompaniesPage(s.adminMeta(c, "Companies", "companies"), props))
 }
@@ -228,6 +234,9 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 			r.Duration = d.Round(time.Millisecond).String()
 		}
 		p.History[i] = r
+	}
+	if p.Costs, err = s.companyCostsProps(c, co.ID); err != nil { // costs.go
+		return err
 	}
 	return render(c, code, pages.CompanyDetailPage(s.adminMeta(c, co.Name, "companies"), p))
 }

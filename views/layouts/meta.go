@@ -83,6 +83,7 @@ type navItem struct {
 var navItems = []navItem{
 	{Key: "companies", Href: "/admin/companies", Label: "Companies"},
 	{Key: "backfill", Href: "/admin/backfill", Label: "Backfill", AdminOnly: true},
+	{Key: "costs", Href: "/admin/costs", Label: "Costs"},
 	{Key: "audit", Href: "/admin/audit", Label: "Audit log"},
 	{Key: "staff", Href: "/admin/staff", Label: "Staff", AdminOnly: true},
 	{Key: "jobs", Href: "/admin/jobs", Label: "Jobs", AdminOnly: true},

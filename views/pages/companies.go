@@ -17,6 +17,8 @@ type CompaniesProps struct {
 	NoCompanies bool
 	// ClearURL is the unfiltered list, offered when nothing matches.
 	ClearURL string
+	// CostSummary is this month's organization cost (costs.templ); nil hides it.
+	CostSummary *CostSummaryProps
 }
 
 // CompanyTotals are the counts above the list, with links to the filters.
@@ -42,6 +44,7 @@ type CompanyRow struct {
 	ProjectID    string // "" when none
 	ProjectURL   string // the project on OpenAI's platform
 	Status       string // badge: "provisioned", "missing", "pending" or "failed"
+	MTDCost      string // month-to-date cost, "$12.34"
 }
 
 var (
@@ -54,5 +57,6 @@ var (
 		{Value: "newest", Label: "Newest first"},
 		{Value: "oldest", Label: "Oldest first"},
 		{Value: "name", Label: "Name (A–Z)"},
+		{Value: "cost", Label: "Cost this month (highest first)"},
 	}
 )

@@ -37,6 +37,8 @@ type CompanyDetailProps struct {
 	Assign   AssignForm
 
 	History []HistoryRow
+	// Costs is the costs section (costs.templ); nil hides it.
+	Costs *CompanyCostsProps
 }
 
 // AssignForm is the "Assign project ID" form as submitted.
