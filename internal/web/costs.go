@@ -44,7 +44,7 @@ func money(d decimal.Decimal, currency string) string {
 	s = strings.TrimPrefix(s, "-")
 	whole, frac, _ := strings.Cut(s, ".")
 	n, _ := strconv.ParseInt(whole, 10, 64)
-	out := groupDigits(n) + "." + frac
+	out := thousands(n) + "." + frac
 	if neg {
 		out = "-" + out
 	}
@@ -135,8 +135,8 @@ func (s *Server) companyCostsProps(c echo.Context, companyID int64) (*pages.Comp
 	}
 	for _, m := range rep.Models {
 		p.Models = append(p.Models, pages.ModelUsageRow{
-			Model: m.Model, Input: groupDigits(m.InputTokens), Output: groupDigits(m.OutputTokens),
-			Cached: groupDigits(m.CachedTokens), Requests: groupDigits(m.Requests),
+			Model: m.Model, Input: thousands(m.InputTokens), Output: thousands(m.OutputTokens),
+			Cached: thousands(m.CachedTokens), Requests: thousands(m.Requests),
 		})
 	}
 	for _, h := range rep.Holdings {
@@ -246,8 +246,8 @@ func tokenChart(rep cost.CompanyReport) components.StackedBarsProps {
 		p.Empty = "No tokens in this period."
 		return p
 	}
-	p.YLabel = groupDigits(maxT)
-	p.Summary = fmt.Sprintf("%d models; the most used took %s tokens.", len(rep.Models), groupDigits(maxT))
+	p.YLabel = thousands(maxT)
+	p.Summary = fmt.Sprintf("%d models; the most used took %s tokens.", len(rep.Models), thousands(maxT))
 	plotH := float64(chartHeight - components.ChartTop - components.ChartBottom)
 	slot := float64(chartWidth-components.ChartLeft) / float64(len(rep.Models))
 	for i, m := range rep.Models {
@@ -262,11 +262,11 @@ func tokenChart(rep cost.CompanyReport) components.StackedBarsProps {
 			y -= h
 			bar.Segments = append(bar.Segments, components.ChartSegment{
 				Y: components.F(y), H: components.F(h), Color: components.ChartColor(si),
-				Title: m.Model + " · " + p.Series[si].Name + ": " + groupDigits(v),
+				Title: m.Model + " · " + p.Series[si].Name + ": " + thousands(v),
 			})
 		}
 		p.Bars = append(p.Bars, bar)
-		p.TableRows = append(p.TableRows, []string{m.Model, groupDigits(m.InputTokens), groupDigits(m.OutputTokens), groupDigits(m.InputTokens + m.OutputTokens)})
+		p.TableRows = append(p.TableRows, []string{m.Model, thousands(m.InputTokens), thousands(m.OutputTokens), thousands(m.InputTokens + m.OutputTokens)})
 	}
 	return p
 }
@@ -304,7 +304,7 @@ func (s *Server) handleCostsPage(c echo.Context) error {
 			ID: strconv.FormatInt(r.ID, 10), Trigger: r.Trigger, Status: r.Status,
 			Range:   r.From.Format(time.DateOnly) + " – " + r.To.AddDate(0, 0, -1).Format(time.DateOnly),
 			Started: r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), Duration: r.Duration().Round(time.Millisecond).String(),
-			Pages: strconv.Itoa(r.Pages), Rows: groupDigits(r.RowsWritten), Error: r.Error,
+			Pages: strconv.Itoa(r.Pages), Rows: thousands(r.RowsWritten), Error: r.Error,
 		})
 	}
 	code := http.StatusOK
