@@ -18,6 +18,9 @@ import (
 	"github.com/provisioner/provisioner/internal/cost"
 )
 
+// costAPIToken is the ADMIN_API_TOKEN of the cost tests.
+const costAPIToken = "cost-api-token-0123456789abcdef0123456789"
+
 // costClock is the fixed "now" of the cost tests: 2026-11-20 12:00 UTC.
 type costClock struct {
 	mu sync.Mutex
@@ -39,7 +42,7 @@ func day(s string) time.Time {
 func newCostApp(t *testing.T, companies int, markup string) (*testApp, []int64) {
 	t.Helper()
 	clock := &costClock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
-	a := newTestApp(t, appOptions{costs: &cost.Settings{HistoryDays: 60, ResyncDays: 3, MarkupPercent: markup, Now: clock.Now}})
+	a := newTestApp(t, appOptions{apiToken: costAPIToken, costs: &cost.Settings{HistoryDays: 60, ResyncDays: 3, MarkupPercent: markup, Now: clock.Now}})
 	a.fake.SetNow(clock.Now)
 	var ids []int64
 	for i := range companies {

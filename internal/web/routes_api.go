@@ -19,6 +19,7 @@ func (s *Server) apiRoutes(api *echo.Group) {
 	backfill := api.Group("/admin/openai/projects/backfill", s.requireAPIAdmin)
 	backfill.POST("", s.handleAPIBackfillStart)
 	backfill.GET("/:id", s.handleAPIBackfillGet)
+	s.apiV1CostRoutes(api.Group("/v1"), s.interimCostsGuard) // api_v1_costs.go
 }
 
 // apiActorKey is where requireAPIAdmin puts the audit.Actor of the request.
