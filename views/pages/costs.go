@@ -51,21 +51,21 @@ type CostSummaryProps struct {
 
 // CostsPageProps is /admin/costs: the sync's state and a month's statement.
 type CostsPageProps struct {
-	CSRF       string
-	Month      string // the month asked for, as typed
-	MonthError string
-	MonthLabel string
-	CSVURL     string
-	Partial    bool
-	AsOf       string
-	CanSync    bool
-	Configured bool
-	Summary    CostSummaryProps
-	Runs       []SyncRunRow
-	LineItems  []string
-	Rows       []StatementRowProps
-	MoreRows   int // rows not shown (download the CSV)
-	Totals     []StatementTotalRow
+	CSRF          string
+	Month         string // the month asked for, as typed
+	MonthError    string
+	MonthLabel    string
+	CSVURL        string
+	Partial       bool
+	AsOf          string
+	CanSync       bool
+	Configured    bool
+	Summary       CostSummaryProps
+	Runs          []SyncRunRow
+	LineItems     []string
+	Rows          []StatementRowProps
+	MoreRows      int // rows not shown (download the CSV)
+	Totals        []StatementTotalRow
 	DefaultMarkup string
 }
 
@@ -78,7 +78,7 @@ type SyncRunRow struct {
 type StatementRowProps struct {
 	Company, CompanyURL, Projects, Currency string
 	Items                                   []string // by LineItems
-	Total, Markup, MarkupPercent, Billable   string
+	Total, Markup, MarkupPercent, Billable  string
 	Override, Unattributed                  bool
 }
 
