@@ -84,8 +84,9 @@ type Config struct {
 
 	ShutdownTimeout time.Duration
 
-	// Costs (internal/cost): USAGE_SYNC_INTERVAL, COST_RESYNC_DAYS,
-	// COST_HISTORY_DAYS and MARKUP_PERCENT (a decimal, e.g. 12.5).
+	// Costs (internal/cost): USAGE_SYNC_INTERVAL ("off" or 0: no periodic
+	// sync), COST_RESYNC_DAYS, COST_HISTORY_DAYS and MARKUP_PERCENT (a
+	// decimal, e.g. 12.5).
 	UsageSyncInterval time.Duration
 	CostResyncDays    int
 	CostHistoryDays   int
@@ -138,7 +139,7 @@ func Load(getenv func(string) string) (Config, error) {
 
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 
-		UsageSyncInterval: p.duration("USAGE_SYNC_INTERVAL", time.Hour),
+		UsageSyncInterval: p.durationOrOff("USAGE_SYNC_INTERVAL", time.Hour),
 		CostResyncDays:    p.nonNegativeInt("COST_RESYNC_DAYS", 3),
 		CostHistoryDays:   p.positiveInt("COST_HISTORY_DAYS", 90),
 		MarkupPercent:     p.percent("MARKUP_PERCENT", "0"),
@@ -236,6 +237,14 @@ func (p *parser) positiveInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// durationOrOff is duration, or 0 for "off" (or "0").
+func (p *parser) durationOrOff(name string, def time.Duration) time.Duration {
+	if v := strings.TrimSpace(p.getenv(name)); v == "off" || v == "0" {
+		return 0
+	}
+	return p.duration(name, def)
 }
 
 func (p *parser) nonNegativeInt(name string, def int) int {

@@ -21,6 +21,9 @@ func TestCostSettings(t *testing.T) {
 	if err != nil || c.UsageSyncInterval != 15*time.Minute || c.CostResyncDays != 0 || c.CostHistoryDays != 30 || c.MarkupPercent != "12.5" {
 		t.Errorf("set: %+v %v", c, err)
 	}
+	if c, err := config.Load(env(map[string]string{"USAGE_SYNC_INTERVAL": "off"})); err != nil || c.UsageSyncInterval != 0 {
+		t.Errorf("off: %v %v", c.UsageSyncInterval, err)
+	}
 	for _, bad := range []map[string]string{
 		{"MARKUP_PERCENT": "-1"}, {"MARKUP_PERCENT": "abc"}, {"MARKUP_PERCENT": "1000.5"}, {"MARKUP_PERCENT": "1e3"},
 		{"COST_RESYNC_DAYS": "-2"}, {"COST_HISTORY_DAYS": "0"}, {"USAGE_SYNC_INTERVAL": "soon"},
