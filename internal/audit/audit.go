@@ -22,6 +22,7 @@ const (
 	ActionBackfillFinish  = "backfill.finish"
 	ActionStaffAdd        = "staff.add"
 	ActionStaffDisable    = "staff.disable"
+	ActionMarkupSet       = "cost.markup.set" // a company's statement markup (internal/cost)
 )
 
 // Actor is who made a change. ID is zero for the command line or the API token.

@@ -16,6 +16,7 @@ import (
 var Actions = []string{
 	ActionAssignProjectID, ActionChangeProjectID, ActionClearProjectID, ActionRetryProvision,
 	ActionBackfillStart, ActionBackfillFinish, ActionStaffAdd, ActionStaffDisable,
+	ActionMarkupSet,
 }
 
 // ActionLabel is how people read an action.
@@ -37,6 +38,8 @@ func ActionLabel(action string) string {
 		return "Staff member added"
 	case ActionStaffDisable:
 		return "Staff member disabled"
+	case ActionMarkupSet:
+		return "Statement markup changed"
 	}
 	return action
 }

@@ -31,7 +31,7 @@ import (
 // held) have no markup and no billable amount.
 
 // ActionMarkupSet is the audit action of a markup override change.
-const ActionMarkupSet = "cost.markup.set"
+const ActionMarkupSet = audit.ActionMarkupSet
 
 // MonthError is a month that cannot have a statement; Error is the
 // message for the user.

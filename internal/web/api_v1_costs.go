@@ -90,7 +90,7 @@ func (s *Server) handleAPICosts(c echo.Context) error {
 	enc := json.NewEncoder(w)
 	first := true
 	totals, err := s.costs.Statement(c.Request().Context(), month, func(si cost.StatementInfo) error {
-		w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
+		w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 		w.WriteHeader(http.StatusOK)
 		started = true
 		head := map[string]any{
