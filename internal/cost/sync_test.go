@@ -273,3 +273,24 @@ func TestSync_NotConfigured(t *testing.T) {
 	}
 	var _ openai.Usage = (*openai.Client)(nil)
 }
+
+// TestSync_TakesOverARunLeftRunning: a process that died mid-run leaves
+// its run "running" (no failure recorded); the next sync takes it over at
+// its saved phase and cursor instead of starting again.
+func TestSync_TakesOverARunLeftRunning(t *testing.T) {
+	t.Parallel()
+	b := setup(t, Settings{HistoryDays: 10})
+	b.addCompany(t, "Acme", "proj_acme")
+	b.exec(t, `INSERT INTO usage_sync_runs (trigger, status, from_day, to_day, phase, pages)
+		VALUES ('periodic', 'running', '2026-11-10', '2026-11-21', 'usage', 3)`)
+	r := b.sync(t)
+	if r.Resumed != 1 || r.Status != "finished" || r.Pages != 4 || !r.From.Equal(mustDay("2026-11-10")) {
+		t.Errorf("run = %+v, want the dead run resumed and finished", r)
+	}
+	if n := b.fake.Count(openaitest.EndpointCosts); n != 0 {
+		t.Errorf("%d costs requests: the costs phase was done already", n)
+	}
+	if n := b.count(t, `SELECT count(*) FROM usage_daily`); n == 0 {
+		t.Error("the usage phase did not run")
+	}
+}
