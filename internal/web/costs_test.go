@@ -16,6 +16,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/cost"
+	"github.com/provisioner/provisioner/internal/openai/openaitest"
 )
 
 // costAPIToken is the ADMIN_API_TOKEN of the cost tests.
@@ -90,6 +91,11 @@ func usd(d decimal.Decimal) string {
 func TestCosts_CompanyPageChart(t *testing.T) {
 	t.Parallel()
 	a, ids := newCostApp(t, 2, "0")
+	// A line item and a currency never seen before are shown as given.
+	a.fake.SetCost("proj_web0", day("2026-11-19"), "quantum widgets", "xts", "1.25")
+	if _, err := a.costs.Sync(context.Background(), cost.SyncOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	a.loginAs(auth.RoleSupport)
 	resp, doc := a.get(fmt.Sprintf("/admin/companies/%d", ids[0]))
 	if resp.StatusCode != http.StatusOK {
@@ -112,6 +118,9 @@ func TestCosts_CompanyPageChart(t *testing.T) {
 	last := a.fakeUSD(day("2026-10-01"), day("2026-11-01"), "proj_web0")
 	if got := strings.TrimSpace(doc.Find(`[data-testid="cost-last-month"]`).Text()); got != usd(last) {
 		t.Errorf("last month %q, want %q", got, usd(last))
+	}
+	if !strings.Contains(doc.Find(`[data-testid="cost-chart-legend"]`).Text(), "quantum widgets [XTS]") {
+		t.Error("the unknown line item and currency are not shown")
 	}
 	// Support staff see the markup but may not change it.
 	if _, ok := doc.Find("#markup").Attr("disabled"); !ok {
@@ -314,5 +323,40 @@ func TestCosts_BadMonths(t *testing.T) {
 	}
 	if resp, _ := a.get("/admin/costs"); resp.StatusCode != http.StatusOK {
 		t.Errorf("costs page without a month: %d", resp.StatusCode)
+	}
+}
+
+// TestCosts_SyncStatusAndErrors: /admin/costs lists the runs with their
+// duration and errors; a failed sync's reason shows above the list too;
+// admins get "Sync now", support staff do not.
+func TestCosts_SyncStatusAndErrors(t *testing.T) {
+	t.Parallel()
+	a, _ := newCostApp(t, 1, "0")
+	a.fake.Inject(openaitest.Fault{Endpoint: openaitest.EndpointCosts, Status: 500})
+	if _, err := a.costs.Sync(context.Background(), cost.SyncOptions{Since: func() *time.Time { d := day("2026-11-01"); return &d }()}); err == nil {
+		t.Fatal("the failing sync did not fail")
+	}
+	a.loginAs(auth.RoleSupport)
+	_, doc := a.get("/admin/costs")
+	if n := doc.Find(`[data-testid="sync-run"]`).Length(); n != 2 {
+		t.Errorf("%d runs listed, want 2", n)
+	}
+	if txt := doc.Find(`[data-testid="sync-error"]`).First().Text(); !strings.Contains(txt, "server error (500)") {
+		t.Errorf("newest run's error %q", txt)
+	}
+	if !strings.Contains(doc.Find(`[data-testid="cost-summary"]`).Text(), "Last sync failed") {
+		t.Error("the summary does not say the last sync failed")
+	}
+	if doc.Find("#sync-now").Length() != 0 {
+		t.Error("support staff see Sync now")
+	}
+	admin := a.newClient()
+	admin.loginAs(auth.RoleAdmin)
+	if _, adoc := admin.get("/admin/costs"); adoc.Find("#sync-now").Length() != 1 {
+		t.Error("admins do not see Sync now")
+	}
+	_, doc = a.get("/admin/companies")
+	if !strings.Contains(doc.Find(`[data-testid="cost-summary"]`).Text(), "Last sync failed") {
+		t.Error("the company list does not say the last sync failed")
 	}
 }
