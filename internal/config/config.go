@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -103,6 +104,20 @@ type Config struct {
 	// starts with no staff users. Never log the password.
 	AdminEmail    string
 	AdminPassword string
+
+	// TrustedProxies is TRUSTED_PROXIES: the reverse proxies whose
+	// X-Forwarded-For may be believed. Empty: the client address is the
+	// connection's, whatever the headers say.
+	TrustedProxies []netip.Prefix
+	// SignupRatePerIP is SIGNUP_RATE_PER_IP: public signups allowed per
+	// hour from one client address; 0 turns the limit off.
+	SignupRatePerIP int
+	// MetricsAddr is METRICS_ADDR: a separate listener for /metrics (an
+	// internal address). Empty: no metrics listener.
+	MetricsAddr string
+	// MetricsToken is METRICS_TOKEN: when set, /metrics is also served on
+	// the public address to "Authorization: Bearer <token>". Never log it.
+	MetricsToken string
 }
 
 // Production reports whether the app runs with production settings.
@@ -178,6 +193,13 @@ func Load(getenv func(string) string) (Config, error) {
 	c.AdminPassword = getenv("ADMIN_PASSWORD")
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		p.fail("ADMIN_EMAIL", "and ADMIN_PASSWORD must be set together")
+	}
+	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES")
+	c.SignupRatePerIP = p.nonNegativeInt("SIGNUP_RATE_PER_IP", 5)
+	c.MetricsAddr = strings.TrimSpace(getenv("METRICS_ADDR"))
+	c.MetricsToken = strings.TrimSpace(getenv("METRICS_TOKEN"))
+	if c.MetricsToken != "" && len(c.MetricsToken) < MinAdminAPITokenLen {
+		p.fail("METRICS_TOKEN", fmt.Sprintf("is too short; want at least %d random characters (openssl rand -hex 32)", MinAdminAPITokenLen))
 	}
 	if len(p.problems) > 0 {
 		return Config{}, errors.New("configuration: " + strings.Join(p.problems, "; "))
@@ -280,6 +302,24 @@ func (p *parser) percent(name, def string) string {
 }
 
 var percentPattern = regexp.MustCompile(`^[0-9]{1,4}(\.[0-9]{1,6})?$`)
+
+// prefixes parses a comma- or space-separated list of IP addresses and
+// CIDR ranges; a bare address is a range of one.
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(p.getenv(name), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if pr, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, pr.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p.fail(name, fmt.Sprintf("holds %q; want IP addresses or CIDR ranges such as 10.0.0.0/8, separated by commas", f))
+	}
+	return out
+}
 
 func (p *parser) httpURL(name, def string) string {
 	v := p.str(name, def)

@@ -22,6 +22,7 @@ import (
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/ratelimit"
 )
 
 // Deps are the services the web app is built on.
@@ -61,7 +62,11 @@ type Server struct {
 	jobsUI    http.Handler
 	sandbox   bool
 	setup     *firstRun // nil unless this is a first run
-	http      *http.Server
+	// signupLimit counts public signups per client address (signup.go).
+	signupLimit *ratelimit.Limiter
+	http        *http.Server
+	handler     http.Handler // e behind the cross-origin protection (csrf.go)
+	metricsHTTP *http.Server // the METRICS_ADDR listener, if any (metrics.go)
 }
 
 // NewServer builds the app with every route registered.
@@ -72,13 +77,15 @@ func NewServer(d Deps) *Server {
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
 		auth: d.Auth, backfill: d.Backfill, costs: d.Costs, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
-		setup: newFirstRun(d.SetupToken),
+		setup:       newFirstRun(d.SetupToken),
+		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),
 	}
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	s.routes()
+	s.handler = crossOrigin(e)
 	s.http = &http.Server{
-		Handler:           e,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -87,14 +94,19 @@ func NewServer(d Deps) *Server {
 	return s
 }
 
-// Handler returns the app as an http.Handler (for tests).
-func (s *Server) Handler() http.Handler { return s.e }
+// Handler returns the app as an http.Handler (for tests), with the
+// cross-origin protection in front as it is served.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve answers requests on the configured address until Shutdown.
 func (s *Server) Serve(ready func(addr string)) error {
 	s.http.Addr = s.cfg.Addr
 	ln, err := listen(s.cfg.Addr)
 	if err != nil {
+		return err
+	}
+	if err := s.serveMetrics(); err != nil {
+		ln.Close()
 		return err
 	}
 	if ready != nil {
@@ -108,7 +120,12 @@ func (s *Server) Serve(ready func(addr string)) error {
 
 // Shutdown stops accepting connections and waits for in-flight requests
 // until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.metricsHTTP != nil {
+		_ = s.metricsHTTP.Shutdown(ctx)
+	}
+	return s.http.Shutdown(ctx)
+}
 
 func (s *Server) commonMiddleware() {
 	s.e.Use(middleware.RequestID())
@@ -129,6 +146,7 @@ func (s *Server) commonMiddleware() {
 		ReferrerPolicy:        "strict-origin-when-cross-origin",
 	}))
 	s.e.Use(middleware.BodyLimit("1M"))
+	s.e.Use(rejectBadInput) // input.go
 }
 
 func hstsAge(production bool) int {

@@ -462,7 +462,7 @@ func (q *Queries) LastRollupAt(ctx context.Context) (time.Time, error) {
 }
 
 const listCompaniesByCost = `-- name: ListCompaniesByCost :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key, cc.mtd
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key, cc.mtd
 FROM company_costs cc JOIN companies ON companies.id = cc.company_id
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -529,6 +529,7 @@ func (q *Queries) ListCompaniesByCost(ctx context.Context, arg ListCompaniesByCo
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 			&i.Mtd,
 		); err != nil {
@@ -543,7 +544,7 @@ func (q *Queries) ListCompaniesByCost(ctx context.Context, arg ListCompaniesByCo
 }
 
 const listCompaniesByCostAsc = `-- name: ListCompaniesByCostAsc :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key, cc.mtd
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key, cc.mtd
 FROM company_costs cc JOIN companies ON companies.id = cc.company_id
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -608,6 +609,7 @@ func (q *Queries) ListCompaniesByCostAsc(ctx context.Context, arg ListCompaniesB
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 			&i.Mtd,
 		); err != nil {
