@@ -286,11 +286,13 @@ func (s *Service) WriteStatementCSV(ctx context.Context, w io.Writer, month time
 	totals, err := s.Statement(ctx, month, func(si StatementInfo) error {
 		items = si.LineItems
 		header := []string{"month", "company_id", "company", "projects", "currency"}
-		header = append(header, items...)
+		for _, it := range items {
+			header = append(header, csvSafe(it)) // line items come from OpenAI: text, never a formula
+		}
 		header = append(header, "total", "markup_percent", "markup", "billable")
 		return cw.Write(header)
 	}, func(r StatementRow) error {
-		rec := []string{month.Format("2006-01"), "", "(unattributed)", strings.Join(r.ProjectIDs, " "), r.Currency}
+		rec := []string{month.Format("2006-01"), "", "(unattributed)", csvSafe(strings.Join(r.ProjectIDs, " ")), csvSafe(r.Currency)}
 		if !r.Unattributed() {
 			rec[1], rec[2] = strconv.FormatInt(r.CompanyID, 10), csvSafe(r.CompanyName)
 		}
