@@ -64,7 +64,7 @@ type bench struct {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("provisioner-bench", flag.ContinueOnError)
 	scale := fs.String("scale", "full", "small or full")
-	only := fs.String("only", "", "comma-separated scenarios to run (signup,list,backfill,memory,keys,shared); all when empty")
+	only := fs.String("only", "", "comma-separated scenarios to run (signup,list,backfill,memory,keys,shared,costs); all when empty")
 	out := fs.String("out", "bench/RESULTS.md", "report file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -104,6 +104,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"memory", b.memoryScenario},
 		{"keys", b.keysScenario},
 		{"shared", b.sharedScenario},
+		{"costs", b.costsScenario}, // costs.go
 	}
 	for _, s := range scenarios {
 		if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {

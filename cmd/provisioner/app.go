@@ -24,6 +24,7 @@ import (
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/keys"
+	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
@@ -52,6 +53,7 @@ type app struct {
 	// command builds a client of its own from them.
 	riverOpts provision.ClientOptions
 	working   bool
+	costs     *cost.Service // costs.go
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -85,6 +87,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		projects openai.Projects
 		client   *openai.Client
 		monitor  *openai.Monitor
+		usage    openai.Usage // costs and usage reads (internal/cost)
 	)
 	if cfg.OpenAIConfigured() {
 		if err := d.startGovernor(ctx, cfg, m, registry, logger); err != nil {
@@ -100,7 +103,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 			return nil, err
 		}
 		monitor = openai.NewMonitor(client, cfg.OpenAIAdminKey)
-		projects = monitor
+		projects, usage = monitor, client
 		if w := monitor.KeyWarning(); w != "" {
 			logger.Warn("⚠️ " + w)
 		}
@@ -164,6 +167,8 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		webhook.QueueWebhooks: {MaxWorkers: 4},
 	}
 	riverOpts.PeriodicJobs = keys.PeriodicJobs(time.Hour)
+	costs := newCostService(cfg, pool, usage, logger)
+	riverOpts.Configure = cost.ConfigureRiver(costs, cfg.UsageSyncInterval, usageSyncTimeout, work)
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {
 		d.close()
@@ -175,6 +180,10 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	companies.SetOnCreated(func(ctx context.Context, tx pgx.Tx, companyID int64) error {
 		return hooks.Emit(ctx, tx, webhook.CompanyCreated, companyID, nil)
 	})
+	costs.SetEnqueue(func(ctx context.Context, args cost.SyncArgs) error {
+		_, err := rc.Insert(ctx, args, nil)
+		return err
+	})
 	return &app{
 		cfg: cfg, logger: logger, db: d, pool: pool, registry: registry, prov: prov, river: rc,
 		companies: companies,
@@ -185,6 +194,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		openai:    monitor,
 		riverOpts: riverOpts,
 		working:   work,
+		costs:     costs,
 	}, nil
 }
 
@@ -290,6 +300,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Keys: a.keys, Tokens: apitoken.New(a.pool, a.cfg.APITokenRateLimit), Webhooks: a.webhooks,
 		OpenAI: a.openai, Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
 		OpenAIPace: a.openAIPace(),
+		Costs: a.costs,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err

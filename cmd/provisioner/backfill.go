@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/provision"
 )
 
@@ -61,6 +62,7 @@ func runBackfill(ctx context.Context, args []string, getenv func(string) string,
 
 	opts := a.riverOpts
 	opts.Work, opts.Backfill.Only = true, true
+	opts.Configure = cost.ConfigureRiver(a.costs, 0, usageSyncTimeout, false) // no usage sync here
 	rc, err := provision.NewRiverClient(a.pool, a.prov, opts)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@
 //	provisioner backfill [--dry-run]  give every company without a project its project
 //	provisioner user add|list|disable staff accounts
 //	provisioner keys …                per-company OpenAI keys: keyset, reencrypt, backfill
+//	provisioner sync usage [--since D] sync OpenAI costs and usage now
 package main
 
 import (
@@ -49,6 +50,8 @@ commands:
                         per-company OpenAI keys (provisioner keys help)
   token create|list|revoke
                         host-app API tokens (provisioner token help)
+  sync usage [--since YYYY-MM-DD]
+                        sync OpenAI costs and usage now, with a progress bar
 
 Configuration comes from the environment; see README.md. Without DATABASE_URL,
 the commands use a private PostgreSQL kept in DATA_DIR (default ./.data).`
@@ -78,6 +81,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, getenv, stdout, stderr)
+	case "sync":
+		return runSync(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -27,6 +27,7 @@ const (
 	ActionStaffDisable    = "staff.disable"
 	ActionApproveSignup   = "signup.approve"
 	ActionRejectSignup    = "signup.reject"
+	ActionMarkupSet       = "cost.markup.set" // a company's statement markup (internal/cost)
 )
 
 // Actor is who made a change. ID is zero for the command line or the API token.

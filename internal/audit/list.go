@@ -18,6 +18,7 @@ var Actions = []string{
 	ActionBackfillStart, ActionBackfillPause, ActionBackfillResume, ActionBackfillCancel, ActionBackfillFinish,
 	ActionStaffAdd, ActionStaffDisable,
 	ActionApproveSignup, ActionRejectSignup,
+	ActionMarkupSet,
 }
 
 // ActionLabel is how people read an action.
@@ -49,6 +50,8 @@ func ActionLabel(action string) string {
 		return "Signup approved"
 	case ActionRejectSignup:
 		return "Signup rejected"
+	case ActionMarkupSet:
+		return "Statement markup changed"
 	}
 	return action
 }

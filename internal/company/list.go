@@ -23,6 +23,7 @@ const (
 	SortNewest ListSort = "newest" // signup date, newest first (the default)
 	SortOldest ListSort = "oldest" // signup date, oldest first
 	SortName   ListSort = "name"   // name, A to Z, ignoring letter case
+	SortCost   ListSort = "cost"   // month-to-date cost, highest first (list_cost.go)
 )
 
 // ListFilter narrows the company list.
@@ -67,7 +68,7 @@ func (p ListParams) Normalize() ListParams {
 	if !slices.Contains([]ListFilter{FilterAll, FilterMissing, FilterFailed, FilterNoKey, FilterWaiting}, p.Filter) {
 		p.Filter = FilterAll
 	}
-	if !slices.Contains([]ListSort{SortNewest, SortOldest, SortName}, p.Sort) {
+	if !slices.Contains([]ListSort{SortNewest, SortOldest, SortName, SortCost}, p.Sort) {
 		p.Sort = SortNewest
 	}
 	if p.Limit <= 0 || p.Limit > 500 {
@@ -98,6 +99,9 @@ var ErrInvalidCursor = errors.New("company: invalid page cursor")
 // when companies sign up meanwhile. Returns ErrInvalidCursor.
 func (s *Service) List(ctx context.Context, p ListParams) (Page, error) {
 	p = p.Normalize()
+	if p.Sort == SortCost {
+		return s.listByCost(ctx, p)
+	}
 	var after, before *cursor
 	var err error
 	if p.Before != "" {

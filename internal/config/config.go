@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -103,6 +104,14 @@ type Config struct {
 	OpenAICapacityRefresh time.Duration
 
 	ShutdownTimeout time.Duration
+
+	// Costs (internal/cost): USAGE_SYNC_INTERVAL ("off" or 0: no periodic
+	// sync), COST_RESYNC_DAYS, COST_HISTORY_DAYS and MARKUP_PERCENT (a
+	// decimal, e.g. 12.5).
+	UsageSyncInterval time.Duration
+	CostResyncDays    int
+	CostHistoryDays   int
+	MarkupPercent     string
 
 	// SessionSecret keys the staff session cookie (its signing and
 	// encryption keys are derived from it). Never log it.
@@ -201,6 +210,11 @@ func Load(getenv func(string) string) (Config, error) {
 		OpenAICapacityRefresh: p.duration("OPENAI_CAPACITY_REFRESH", 10*time.Minute),
 
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
+
+		UsageSyncInterval: p.durationOrOff("USAGE_SYNC_INTERVAL", time.Hour),
+		CostResyncDays:    p.nonNegativeInt("COST_RESYNC_DAYS", 3),
+		CostHistoryDays:   p.positiveInt("COST_HISTORY_DAYS", 90),
+		MarkupPercent:     p.percent("MARKUP_PERCENT", "0"),
 	}
 	// OPENAI_API_KEY is the seed's name for the key; the admin key wins.
 	c.OpenAIAdminKey = strings.TrimSpace(getenv("OPENAI_ADMIN_KEY"))
@@ -319,6 +333,14 @@ func (p *parser) positiveFloat(name string) float64 {
 	return f
 }
 
+// durationOrOff is duration, or 0 for "off" (or "0").
+func (p *parser) durationOrOff(name string, def time.Duration) time.Duration {
+	if v := strings.TrimSpace(p.getenv(name)); v == "off" || v == "0" {
+		return 0
+	}
+	return p.duration(name, def)
+}
+
 func (p *parser) nonNegativeInt(name string, def int) int {
 	v := strings.TrimSpace(p.getenv(name))
 	if v == "" {
@@ -331,6 +353,27 @@ func (p *parser) nonNegativeInt(name string, def int) int {
 	}
 	return n
 }
+
+// percent reads a decimal percentage between 0 and 1000, kept as text so
+// that it is never a float.
+func (p *parser) percent(name, def string) string {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	if !percentPattern.MatchString(v) {
+		p.fail(name, fmt.Sprintf("is %q; want a percentage such as 0, 10 or 12.5 (at most 1000)", v))
+		return def
+	}
+	whole, _, _ := strings.Cut(v, ".")
+	if n, _ := strconv.Atoi(whole); n > 1000 || n == 1000 && strings.Trim(strings.TrimPrefix(v, whole), ".0") != "" {
+		p.fail(name, fmt.Sprintf("is %q; want at most 1000", v))
+		return def
+	}
+	return v
+}
+
+var percentPattern = regexp.MustCompile(`^[0-9]{1,4}(\.[0-9]{1,6})?$`)
 
 // prefixes parses a comma- or space-separated list of IP addresses and
 // CIDR ranges; a bare address is a range of one.

@@ -93,6 +93,7 @@ type Governor interface {
 // Client implements Projects on the official SDK.
 type Client struct {
 	projects sdk.AdminOrganizationProjectService
+	usage    sdk.AdminOrganizationUsageService // costs.go
 	key      string
 }
 
@@ -138,7 +139,11 @@ func New(opts Options) (*Client, error) {
 	if opts.OrgID != "" {
 		reqOpts = append(reqOpts, option.WithOrganization(opts.OrgID))
 	}
-	return &Client{projects: sdk.NewAdminOrganizationProjectService(reqOpts...), key: opts.AdminKey}, nil
+	return &Client{
+		projects: sdk.NewAdminOrganizationProjectService(reqOpts...),
+		usage:    sdk.NewAdminOrganizationUsageService(reqOpts...),
+		key:      opts.AdminKey,
+	}, nil
 }
 
 // CreateProject implements Projects.
@@ -274,6 +279,9 @@ func observe(fn func(string, int, time.Duration)) option.Middleware {
 // out of the label values.
 func endpointOf(req *http.Request) string {
 	path := strings.TrimSuffix(req.URL.Path, "/")
+	if e, ok := usageEndpointOf(path); ok {
+		return e
+	}
 	i := strings.Index(path, "/organization/projects")
 	if i < 0 {
 		return endpointUnknown

@@ -137,6 +137,9 @@ type ClientOptions struct {
 	// CapacityRefresh, if set, is how often the organization's projects
 	// are counted (capacity.go), by the leader process.
 	CapacityRefresh time.Duration
+	// Configure, if set, adds other packages' workers, queues and periodic
+	// jobs (e.g. the usage sync) to a working client's config.
+	Configure func(*river.Config)
 }
 
 // NewRiverClient builds the River client on pool, registering the workers
@@ -172,7 +175,10 @@ func NewRiverClient(pool *pgxpool.Pool, p *Provisioner, opts ClientOptions) (*ri
 			for name, q := range opts.Queues {
 				cfg.Queues[name] = q
 			}
-			cfg.PeriodicJobs = opts.PeriodicJobs
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, opts.PeriodicJobs...)
+		}
+		if opts.Configure != nil {
+			opts.Configure(cfg)
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)

@@ -30,9 +30,10 @@ import (
 // apiV1Routes registers /api/v1. Its routes live in api_v1_*.go.
 func (s *Server) apiV1Routes(v1 *echo.Group) {
 	v1.Use(noStore)
-	v1.GET("/openapi.json", s.handleAPIOpenAPI) // the document itself needs no token
-	s.apiV1CompanyRoutes(v1)                    // api_v1_companies.go
-	s.apiV1KeyRoutes(v1)                        // api_v1_keys.go
+	v1.GET("/openapi.json", s.handleAPIOpenAPI)                    // the document itself needs no token
+	s.apiV1CompanyRoutes(v1)                                       // api_v1_companies.go
+	s.apiV1KeyRoutes(v1)                                           // api_v1_keys.go
+	s.apiV1CostRoutes(v1, s.requireScope(apitoken.ScopeCostsRead)) // api_v1_costs.go
 }
 
 const apiTokenContextKey = "api_v1_token"

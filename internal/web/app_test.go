@@ -28,6 +28,7 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/openai"
@@ -60,6 +61,7 @@ type testApp struct {
 	webhooks *webhook.Service
 	// monitor watches the app's OpenAI client; nil with noKey.
 	monitor *openai.Monitor
+	costs    *cost.Service // when appOptions.costs is set
 }
 
 type appOptions struct {
@@ -80,6 +82,7 @@ type appOptions struct {
 	openaiTimeout  time.Duration  // of each OpenAI call; 5 s when zero
 	adminKey       string         // the key as configured, for its shape; testAdminKey when ""
 	stallAfter     time.Duration  // of backfill runs; provision's default when zero
+	costs          *cost.Settings // serve costs (costs.go) with these settings
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -138,6 +141,10 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 		rc, companies = app.withKeys(env, o, logger)
 		cfg.WebhookURL = o.webhookURL
 	}
+	if app.tokens == nil {
+		// Service tokens serve every /api/v1 route, keys or not.
+		app.tokens = apitoken.New(env.Pool, 1000)
+	}
 	deps := web.Deps{Config: cfg, Logger: logger, Pool: env.Pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken,
 		Keys: app.keys, Tokens: app.tokens, Webhooks: app.webhooks}
 	if !o.noKey {
@@ -162,6 +169,14 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 			t.Fatal(err)
 		}
 		deps.JobsUI = h
+	}
+	if o.costs != nil {
+		var usage openai.Usage // a nil *openai.Client must stay a nil interface
+		if env.OpenAI != nil {
+			usage = env.OpenAI
+		}
+		app.costs = cost.New(env.Pool, usage, *o.costs, logger)
+		deps.Costs = app.costs
 	}
 	s := web.NewServer(deps)
 	app.srv = httptest.NewServer(s.Handler())

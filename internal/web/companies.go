@@ -48,6 +48,9 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 	}
 	props := companiesProps(p, page)
 	props.CSRF = csrfToken(c)
+	if err := s.addCostColumn(ctx, page, &props); err != nil { // costs.go
+		return err
+	}
 	if wantsFragment(c) {
 		return render(c, http.StatusOK, pages.CompanyResults(props))
 	}
@@ -64,6 +67,9 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 		WaitingURL: waitingURL,
 	}
 	if props.Safeguards, err = s.safeguardsProps(ctx); err != nil {
+		return err
+	}
+	if props.CostSummary, err = s.costSummary(ctx); err != nil { // costs.go
 		return err
 	}
 	return render(c, http.StatusOK, pages.CompaniesPage(s.adminMeta(c, "Companies", "companies"), props))
@@ -223,6 +229,9 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 		p.History[i] = r
 	}
 	if p.Key, err = s.companyKeyProps(c, co); err != nil {
+		return err
+	}
+	if p.Costs, err = s.companyCostsProps(c, co.ID); err != nil { // costs.go
 		return err
 	}
 	return render(c, code, pages.CompanyDetailPage(s.adminMeta(c, co.Name, "companies"), p))

@@ -14,4 +14,5 @@ func (s *Server) adminRoutes(pages *echo.Group) {
 	s.auditRoutes(staff)     // audit.go: /admin/audit
 	s.backfillRoutes(staff)  // backfill.go: /admin/backfill…
 	s.keysAdminRoutes(staff) // keys_admin.go: /admin/keys, /admin/webhooks
+	s.costRoutes(staff)      // costs.go: /admin/costs…, company markups
 }

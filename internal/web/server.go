@@ -24,6 +24,7 @@ import (
 	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/openai"
+	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/ratelimit"
 	"github.com/provisioner/provisioner/internal/webhook"
@@ -46,6 +47,8 @@ type Deps struct {
 	// OpenAI, if set, is the client's monitor: the home page shows how
 	// OpenAI last answered and tests the connection through it.
 	OpenAI *openai.Monitor
+	// Costs syncs and reports what companies cost (costs.go).
+	Costs *cost.Service
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// JobsUI, if set, is River's job dashboard, served to admins under
@@ -75,6 +78,7 @@ type Server struct {
 	tokens    *apitoken.Service
 	webhooks  *webhook.Service
 	openai    *openai.Monitor
+	costs     *cost.Service
 	gatherer  prometheus.Gatherer
 	jobsUI    http.Handler
 	sandbox   bool
@@ -94,7 +98,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, openai: d.OpenAI, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, costs: d.Costs, openai: d.OpenAI, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		pace:        d.OpenAIPace,
 		setup:       newFirstRun(d.SetupToken),
 		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),

@@ -92,6 +92,7 @@ var navItems = []navItem{
 	{Key: "home", Href: "/admin", Label: "Home"},
 	{Key: "companies", Href: "/admin/companies", Label: "Companies"},
 	{Key: "backfill", Href: "/admin/backfill", Label: "Backfill", AdminOnly: true},
+	{Key: "costs", Href: "/admin/costs", Label: "Costs"},
 	{Key: "keys", Href: "/admin/keys", Label: "Keys", AdminOnly: true},
 	{Key: "webhooks", Href: "/admin/webhooks", Label: "Webhooks", AdminOnly: true},
 	{Key: "audit", Href: "/admin/audit", Label: "Audit log"},

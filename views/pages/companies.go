@@ -22,6 +22,8 @@ type CompaniesProps struct {
 	NoCompanies bool
 	// ClearURL is the unfiltered list, offered when nothing matches.
 	ClearURL string
+	// CostSummary is this month's organization cost (costs.templ); nil hides it.
+	CostSummary *CostSummaryProps
 }
 
 // CompanyTotals are the counts above the list, with links to the filters.
@@ -53,6 +55,7 @@ type CompanyRow struct {
 	WaitReason string
 	// AwaitingApproval rows get a checkbox of the approve/reject form.
 	AwaitingApproval bool
+	MTDCost          string // month-to-date cost, "$12.34"
 }
 
 var (
@@ -67,5 +70,6 @@ var (
 		{Value: "newest", Label: "Newest first"},
 		{Value: "oldest", Label: "Oldest first"},
 		{Value: "name", Label: "Name (A–Z)"},
+		{Value: "cost", Label: "Cost this month (highest first)"},
 	}
 )

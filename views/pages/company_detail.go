@@ -49,6 +49,8 @@ type CompanyDetailProps struct {
 
 	// Key is the OpenAI key panel (company_key.templ).
 	Key CompanyKeyProps
+	// Costs is the costs section (costs.templ); nil hides it.
+	Costs *CompanyCostsProps
 }
 
 // AssignForm is the "Assign project ID" form as submitted.

@@ -6,6 +6,8 @@ package dbgen
 
 import (
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 type ApiIdempotency struct {
@@ -99,6 +101,13 @@ type Company struct {
 	Budgeted           bool
 }
 
+type CompanyCost struct {
+	CompanyID int64
+	Month     *time.Time
+	Mtd       decimal.Decimal
+	LastMonth decimal.Decimal
+}
+
 type CompanyCount struct {
 	Shard   int16
 	Total   int64
@@ -135,6 +144,31 @@ type CompanyKeyStatus struct {
 	Error         string
 	NextAttemptAt *time.Time
 	UpdatedAt     time.Time
+}
+
+type CompanyMarkup struct {
+	CompanyID int64
+	Percent   decimal.Decimal
+	UpdatedBy string
+	UpdatedAt time.Time
+}
+
+type CostDaily struct {
+	Day       time.Time
+	ProjectID string
+	LineItem  string
+	Currency  string
+	Amount    decimal.Decimal
+	SyncedAt  time.Time
+}
+
+type CostMonthly struct {
+	Month     time.Time
+	CompanyID *int64
+	ProjectID string
+	LineItem  string
+	Currency  string
+	Amount    decimal.Decimal
 }
 
 type KeyAttempt struct {
@@ -183,6 +217,15 @@ type OrgCapacity struct {
 	ID             bool
 	ActiveProjects int32
 	CountedAt      time.Time
+}
+
+type ProjectAssignment struct {
+	ID        int64
+	ProjectID string
+	CompanyID int64
+	ValidFrom time.Time
+	ValidTo   *time.Time
+	ChangedAt time.Time
 }
 
 type ProjectReservation struct {
@@ -238,6 +281,35 @@ type StaffUser struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	LastLoginAt  *time.Time
+}
+
+type UsageDaily struct {
+	Day               time.Time
+	ProjectID         string
+	Model             string
+	InputTokens       int64
+	OutputTokens      int64
+	InputCachedTokens int64
+	Requests          int64
+	SyncedAt          time.Time
+}
+
+type UsageSyncRun struct {
+	ID          int64
+	Trigger     string
+	Status      string
+	FromDay     time.Time
+	ToDay       time.Time
+	Phase       string
+	Cursor      string
+	Pages       int32
+	Requests    int32
+	RowsWritten int64
+	Resumed     int32
+	Error       string
+	StartedAt   time.Time
+	UpdatedAt   time.Time
+	FinishedAt  *time.Time
 }
 
 type WebhookDelivery struct {

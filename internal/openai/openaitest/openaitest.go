@@ -11,6 +11,8 @@
 //	GET  /v1/organization/projects/{project_id}        get
 //	POST /v1/organization/projects/{project_id}        modify
 //	POST /v1/organization/projects/{project_id}/archive archive
+//	GET  /v1/organization/costs                        costs (costs.go)
+//	GET  /v1/organization/usage/completions            completions usage (costs.go)
 //
 // The service-account and project-API-key endpoints are in serviceaccounts.go.
 //
@@ -154,6 +156,7 @@ type Server struct {
 	requests    []Request
 	counts      map[string]int
 	accounts    accountStore // serviceaccounts.go
+	us          usageState // costs.go
 }
 
 // New starts a fake on 127.0.0.1 and returns it.
@@ -344,6 +347,9 @@ func (s *Server) archive(p *Project) {
 
 // route names the endpoint of a request and extracts the project ID.
 func route(method, path string) (endpoint, id string) {
+	if e := usageRoute(method, path); e != "" {
+		return e, ""
+	}
 	rest, ok := strings.CutPrefix(path, Prefix+"/organization/projects")
 	if !ok {
 		return "", ""
@@ -518,6 +524,10 @@ func (s *Server) handle(w responseWriter, r *http.Request, endpoint, id string, 
 		return s.handleModify(w, id, body)
 	case EndpointArchive:
 		return s.handleArchive(w, id)
+	case EndpointCosts:
+		return s.handleCosts(w, r.URL.Query())
+	case EndpointUsageCompletions:
+		return s.handleCompletionsUsage(w, r.URL.Query())
 	}
 	if accountEndpoints[endpoint] {
 		return s.handleAccounts(w, r, endpoint, id, body)
