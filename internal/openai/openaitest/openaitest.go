@@ -145,6 +145,7 @@ type Server struct {
 	faults      []Fault
 	requests    []Request
 	counts      map[string]int
+	guard       guardState // policy.go
 }
 
 // New starts a fake on 127.0.0.1 and returns it.
@@ -354,6 +355,9 @@ func route(method, path string) (endpoint, id string) {
 	case len(parts) == 2 && parts[0] != "" && parts[1] == "archive" && method == http.MethodPost:
 		return EndpointArchive, parts[0]
 	}
+	if ep := policyRoute(method, parts); ep != "" {
+		return ep, parts[0]
+	}
 	return "", ""
 }
 
@@ -475,6 +479,9 @@ func (s *Server) handle(w responseWriter, r *http.Request, endpoint, id string, 
 		return s.handleModify(w, id, body)
 	case EndpointArchive:
 		return s.handleArchive(w, id)
+	}
+	if status, ok := s.handlePolicy(w, r, endpoint, id, body); ok {
+		return status
 	}
 	return writeError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "",
 		fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path))
