@@ -151,7 +151,7 @@ func (c *Client) wrap(op string, resp *http.Response, err error) error {
 			e.RetryAfter = parseRetryAfter(apiErr.Response.Header.Get(retryAfterHeader), time.Now())
 		}
 		classifyStatus(e)
-	case errors.Is(err, errMalformed) || isDecodeError(err):
+	case errors.Is(err, errMalformed) || errors.Is(err, errMalformedServiceAccount) || isDecodeError(err):
 		// OpenAI answered 2xx but we could not read a project: it was
 		// probably created.
 		e.Kind, e.Uncertain, e.Err = Transient, true, fmt.Errorf("malformed response: %w", err)
@@ -164,7 +164,7 @@ func (c *Client) wrap(op string, resp *http.Response, err error) error {
 		// Timeouts, resets, EOF: the request may have been processed.
 		e.Kind, e.Uncertain, e.Err = Transient, true, err
 	}
-	if op != EndpointCreate {
+	if !createOps[op] {
 		e.Uncertain = false
 	}
 	// Some transports put the full URL or request into the error; make sure
@@ -191,7 +191,7 @@ func classifyStatus(e *Error) {
 	// OpenAI documents a per-organization project limit but no error code
 	// for it; a 4xx that speaks of it is final, whatever its status.
 	msg := strings.ToLower(e.Message + " " + e.Code)
-	if e.StatusCode < 500 && strings.Contains(msg, "project") &&
+	if e.Op == EndpointCreate && e.StatusCode < 500 && strings.Contains(msg, "project") &&
 		(strings.Contains(msg, "limit") || strings.Contains(msg, "maximum")) {
 		e.Kind, e.ProjectLimit = Permanent, true
 	}

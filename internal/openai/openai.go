@@ -239,6 +239,9 @@ func endpointOf(req *http.Request) string {
 	if ep := policyEndpoint(req.Method, parts); ep != "" {
 		return ep
 	}
+	if ep := serviceAccountEndpoint(req.Method, parts); ep != "" {
+		return ep
+	}
 	return endpointUnknown
 }
 

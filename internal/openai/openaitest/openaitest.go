@@ -12,6 +12,8 @@
 //	POST /v1/organization/projects/{project_id}        modify
 //	POST /v1/organization/projects/{project_id}/archive archive
 //
+// The service-account and project-API-key endpoints are in serviceaccounts.go.
+//
 // Every answer carries an X-Request-Id header. Failures can be injected one
 // request at a time with [Server.Inject]. A Server is safe for concurrent use.
 //
@@ -145,7 +147,8 @@ type Server struct {
 	faults      []Fault
 	requests    []Request
 	counts      map[string]int
-	guard       guardState // policy.go
+	guard       guardState   // policy.go
+	accounts    accountStore // serviceaccounts.go
 }
 
 // New starts a fake on 127.0.0.1 and returns it.
@@ -340,6 +343,9 @@ func route(method, path string) (endpoint, id string) {
 		return "", ""
 	}
 	parts := strings.Split(strings.TrimPrefix(rest, "/"), "/")
+	if ep := accountRoute(method, parts); ep != "" {
+		return ep, parts[0]
+	}
 	switch {
 	case rest == "" && method == http.MethodPost:
 		return EndpointCreate, ""
@@ -482,6 +488,9 @@ func (s *Server) handle(w responseWriter, r *http.Request, endpoint, id string, 
 	}
 	if status, ok := s.handlePolicy(w, r, endpoint, id, body); ok {
 		return status
+	}
+	if accountEndpoints[endpoint] {
+		return s.handleAccounts(w, r, endpoint, id, body)
 	}
 	return writeError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "",
 		fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path))

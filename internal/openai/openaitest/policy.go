@@ -438,7 +438,7 @@ func (s *Server) putAlert(w responseWriter, g *Guardrails, id string, body []byt
 
 // page cuts a list at the "after" cursor and "limit"; a non-integer limit
 // is a 400 (returned as status).
-func page[T any](w responseWriter, items []T, idOf func(T) string, q map[string][]string, def, maxLimit int) (out []T, hasMore bool, status int) {
+func guardPage[T any](w responseWriter, items []T, idOf func(T) string, q map[string][]string, def, maxLimit int) (out []T, hasMore bool, status int) {
 	limit := def
 	if v := first(q["limit"]); v != "" {
 		n, err := strconv.Atoi(v)
@@ -470,7 +470,7 @@ func first(v []string) string {
 }
 
 func listAlerts(w responseWriter, g *Guardrails, q map[string][]string) int {
-	items, more, status := page(w, g.Alerts, func(a SpendAlert) string { return a.ID }, q, 20, 100)
+	items, more, status := guardPage(w, g.Alerts, func(a SpendAlert) string { return a.ID }, q, 20, 100)
 	if status != 0 {
 		return status
 	}
@@ -486,7 +486,7 @@ func listAlerts(w responseWriter, g *Guardrails, q map[string][]string) int {
 }
 
 func listRateLimits(w responseWriter, g *Guardrails, q map[string][]string) int {
-	items, more, status := page(w, g.RateLimits, func(r RateLimit) string { return r.ID }, q, 100, 1000)
+	items, more, status := guardPage(w, g.RateLimits, func(r RateLimit) string { return r.ID }, q, 100, 1000)
 	if status != 0 {
 		return status
 	}
