@@ -207,7 +207,9 @@ func write(ctx context.Context, c Client, projectID, wantName string, d Document
 			return err
 		}
 	}
-	if d.SpendLimitCents != nil && (differs(FieldSpendLimit) || differs(FieldAlerts)) {
+	// Not re-written just because alerts were: if an alert clobbers it, the
+	// read-back sees it and apply repairs it, and the history says so.
+	if d.SpendLimitCents != nil && differs(FieldSpendLimit) {
 		if _, err := c.SetSpendLimit(ctx, projectID, *d.SpendLimitCents); err != nil {
 			return err
 		}

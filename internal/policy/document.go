@@ -249,6 +249,9 @@ func cents(v validation.Errors, field string, raw json.RawMessage, minimum int64
 
 // integer parses a JSON whole number in [minimum, maximum].
 func integer(raw json.RawMessage, minimum, maximum int64) (int64, string) {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] == '"' {
+		return 0, "not a number"
+	}
 	var num json.Number
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
