@@ -212,7 +212,9 @@ func TestReconcile_EachFieldDriftFoundThenFixedByReapply(t *testing.T) {
 		{"SpendLimitDeleted", FieldSpendLimit, func(_ *openaitest.Project, g *openaitest.Guardrails) { g.SpendLimit = nil }},
 		{"Enforcement", FieldEnforcement, func(_ *openaitest.Project, g *openaitest.Guardrails) { g.SpendLimit.Enforcement = "inactive" }},
 		{"Alerts", FieldAlerts, func(_ *openaitest.Project, g *openaitest.Guardrails) { g.Alerts = g.Alerts[:1] }},
-		{"AlertRecipients", FieldAlerts, func(_ *openaitest.Project, g *openaitest.Guardrails) { g.Alerts[0].Recipients = []string{"evil@example.com"} }},
+		{"AlertRecipients", FieldAlerts, func(_ *openaitest.Project, g *openaitest.Guardrails) {
+			g.Alerts[0].Recipients = []string{"evil@example.com"}
+		}},
 		{"RateLimit", "rate_limits.gpt-4o-mini.max_requests_per_1_minute", func(_ *openaitest.Project, g *openaitest.Guardrails) {
 			for i := range g.RateLimits {
 				if g.RateLimits[i].Model == "gpt-4o-mini" {

@@ -51,7 +51,9 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	var calls atomic.Int64
 	cl := counting{Client: s.client, n: &calls}
 
-	type item struct{ row dbgen.ListLinkedForReconcileRow }
+	type item struct {
+		row dbgen.ListLinkedForReconcileRow
+	}
 	work := make(chan item)
 	var mu sync.Mutex
 	var firstErr error
