@@ -24,6 +24,7 @@ import (
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
+	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/web"
 )
@@ -40,6 +41,7 @@ type app struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	policy    *policy.Service
 	// riverOpts are the options river was built with; the backfill
 	// command builds a client of its own from them.
 	riverOpts provision.ClientOptions
@@ -74,8 +76,9 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	metrics.RegisterDBCollector(registry, pool, logger)
 
 	var projects openai.Projects
+	var client *openai.Client
 	if cfg.OpenAIConfigured() {
-		projects, err = openai.New(openai.Options{
+		client, err = openai.New(openai.Options{
 			AdminKey: cfg.OpenAIAdminKey, OrgID: cfg.OpenAIOrgID, BaseURL: cfg.OpenAIBaseURL,
 			Timeout: cfg.OpenAITimeout, Observe: m.ObserveOpenAI,
 		})
@@ -83,6 +86,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 			d.close()
 			return nil, err
 		}
+		projects = client
 	} else {
 		logger.Warn("⚠️ OPENAI_ADMIN_KEY is not set: signups will skip OpenAI project creation until it is")
 	}
@@ -97,6 +101,14 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		BackoffMax:  cfg.ProvisionBackoffMax,
 		SettleDelay: cfg.ProvisionSettleDelay,
 	}, m, logger)
+	var guard policy.Client
+	if client != nil {
+		guard = client
+	}
+	pol := policy.New(pool, guard, policy.Settings{
+		Enabled: cfg.Policy.Enabled, ReconcileInterval: cfg.Policy.ReconcileInterval, Autofix: cfg.Policy.Autofix,
+		BackoffBase: cfg.ProvisionBackoffBase, BackoffMax: cfg.ProvisionBackoffMax,
+	}, logger)
 	// A job run may list projects and then create one.
 	jobTimeout := 2*cfg.OpenAITimeout + 5*time.Second
 	riverOpts := provision.ClientOptions{
@@ -105,17 +117,23 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		JobTimeout:  jobTimeout,
 		RescueAfter: jobTimeout + 5*time.Second,
 		Logger:      logger,
+		Extra: func(w *river.Workers) (map[string]river.QueueConfig, []*river.PeriodicJob) {
+			pol.Register(w)
+			return map[string]river.QueueConfig{policy.QueuePolicy: {MaxWorkers: max(cfg.ProvisionWorkers, 1)}}, pol.PeriodicJobs()
+		},
 	}
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {
 		d.close()
 		return nil, err
 	}
+	pol.SetRiver(rc)
 	return &app{
 		cfg: cfg, logger: logger, db: d, pool: pool, registry: registry, prov: prov, river: rc,
 		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),
 		auth:      authSvc,
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
+		policy:    pol,
 		riverOpts: riverOpts,
 		working:   work,
 	}, nil

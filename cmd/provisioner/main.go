@@ -8,6 +8,8 @@
 //	provisioner migrate               create the database if missing, apply migrations
 //	provisioner backfill [--dry-run]  give every company without a project its project
 //	provisioner user add|list|disable staff accounts
+//	provisioner policy show|set FILE  guard-rail policy template
+//	provisioner reconcile             drift check of every linked project
 package main
 
 import (
@@ -44,6 +46,10 @@ commands:
   backfill [--dry-run]  create projects for every company without one, with a progress bar
                         (--dry-run: only count them and show the first names)
   user add|list|disable manage staff accounts (provisioner user help)
+  policy show|set FILE  print the guard-rail policy template as JSON, or replace it
+                        from FILE (- for standard input), validated and audited
+  reconcile             check every linked project against its policy now, and
+                        list orphan projects
 
 Configuration comes from the environment; see README.md. Without DATABASE_URL,
 the commands use a private PostgreSQL kept in DATA_DIR (default ./.data).`
@@ -69,6 +75,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runBackfill(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
+	case "policy":
+		return runPolicy(ctx, rest, getenv, stdin, stdout, stderr)
+	case "reconcile":
+		return runReconcile(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

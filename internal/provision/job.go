@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -115,6 +116,9 @@ type ClientOptions struct {
 	ErrorHandler river.ErrorHandler
 	// Backfill tunes the backfill worker (backfill.go).
 	Backfill BackfillOptions
+	// Extra, if set, registers other packages' workers and periodic jobs
+	// (the policy's) and names the queues they need, with their workers.
+	Extra func(workers *river.Workers) (queues map[string]river.QueueConfig, periodic []*river.PeriodicJob)
 }
 
 // NewRiverClient builds the River client on pool, registering the workers
@@ -138,6 +142,13 @@ func NewRiverClient(pool *pgxpool.Pool, p *Provisioner, opts ClientOptions) (*ri
 		cfg.Queues = map[string]river.QueueConfig{QueueBackfill: {MaxWorkers: 1}}
 		if !opts.Backfill.Only {
 			cfg.Queues[QueueProvision] = river.QueueConfig{MaxWorkers: max(opts.Workers, 1)}
+		}
+		if opts.Extra != nil {
+			queues, periodic := opts.Extra(workers)
+			if !opts.Backfill.Only {
+				maps.Copy(cfg.Queues, queues)
+				cfg.PeriodicJobs = periodic
+			}
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
