@@ -63,7 +63,7 @@ func (b *bench) backfillScenario(ctx context.Context) error {
 		},
 	}
 	if rate < 0.9*backfillRateLimit {
-		sec.notes = append(sec.notes, "What limits the rate: the backfill's pacer (internal/provision/backfill.go, `pacer`), not the concurrency. It starts at 50 calls/s, gains 5 calls/s for each second of accepted calls, and on a 429 halves its rate and holds every call back for the Retry-After (1 s). The timeline above shows it: a climb from about 50 to the limit, a 429, a near-empty second, and the climb again from about half the limit. A pacer that halves on each 429 averages about three quarters of the limit once it has found it (halfway between half and all of it), less the pauses and the first climb; reaching 90 % takes a gentler decrease (e.g. to 90 % of the rate) or a start near the last rate that worked.")
+		sec.notes = append(sec.notes, "What limits the rate: the backfill's pacer (internal/provision/pacer.go, `pacer`), not the concurrency. It starts at 50 calls/s, gains 5 calls/s for each second of accepted calls, and on a 429 halves its rate and holds every call back for the Retry-After (1 s). The timeline above shows it: a climb from about 50 to the limit, a 429, a near-empty second, and the climb again from about half the limit. A pacer that halves on each 429 averages about three quarters of the limit once it has found it (halfway between half and all of it), less the pauses and the first climb; reaching 90 % takes a gentler decrease (e.g. to 90 % of the rate) or a start near the last rate that worked.")
 	}
 	b.report.add(sec)
 	return nil

@@ -14,17 +14,20 @@ import (
 	"unicode/utf8"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/validation"
 )
 
-// Status is a company's provisioning state.
-type Status string
+// Status is a company's provisioning state. Package provision writes it and
+// so owns it; these names let readers of companies say company.Status.
+type Status = provision.Status
 
+// Provisioning states of a company (see provision.Status).
 const (
-	StatusPending     Status = "pending"
-	StatusProvisioned Status = "provisioned"
-	StatusSkipped     Status = "skipped"
-	StatusFailed      Status = "failed"
+	StatusPending     = provision.StatusPending
+	StatusProvisioned = provision.StatusProvisioned
+	StatusSkipped     = provision.StatusSkipped
+	StatusFailed      = provision.StatusFailed
 )
 
 // Company is a company that signed up.
@@ -115,6 +118,10 @@ type ValidationError = validation.Errors
 var (
 	ErrNotFound  = errors.New("company: not found")
 	ErrNameTaken = errors.New("company: a company with this name is already registered")
+	// ErrBusy is returned by the manual changes while a provisioning
+	// attempt for the company is in progress. It wraps
+	// provision.ErrCompanyBusy, so callers need not import provision.
+	ErrBusy = fmt.Errorf("company: %w", provision.ErrCompanyBusy)
 )
 
 // Normalize trims the values and completes a website without a scheme.

@@ -13,14 +13,13 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/provisioner/provisioner/internal/audit"
-	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbgen"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/provision"
 )
 
 // Errors of the staff's manual actions. Assignments also return
-// *ErrProjectLinked, *VerifyError and provision.ErrCompanyBusy.
+// *ErrProjectLinked, *VerifyError and ErrBusy.
 var (
 	ErrNotConfigured    = errors.New("company: no OpenAI admin key is configured")
 	ErrHasProject       = errors.New("company: the company already has a project ID")
@@ -149,20 +148,20 @@ type AssignResult struct {
 //
 // Returns ErrInvalidProjectID, ErrNotFound, ErrHasProject (the company has
 // another ID and p.Replace is false), *ErrProjectLinked, ErrProjectNotFound,
-// ErrProjectArchived, *VerifyError and provision.ErrCompanyBusy.
+// ErrProjectArchived, *VerifyError and ErrBusy.
 func (s *Service) AssignProjectID(ctx context.Context, p AssignParams) (AssignResult, error) {
 	id := strings.TrimSpace(p.ProjectID)
 	if !ValidProjectID(id) {
 		return AssignResult{}, ErrInvalidProjectID
 	}
-	c, err := s.Get(ctx, p.CompanyID)
+	current, err := s.GetCompanyOpenAIProject(ctx, p.CompanyID)
 	if err != nil {
 		return AssignResult{}, err
 	}
 	switch {
-	case c.OpenAIProjectID == id:
+	case current == id:
 		return AssignResult{Before: id, Unchanged: true}, nil
-	case c.OpenAIProjectID != "" && !p.Replace:
+	case current != "" && !p.Replace:
 		return AssignResult{}, ErrHasProject
 	}
 	if err := s.checkNotLinked(ctx, p.CompanyID, id, nil); err != nil {
@@ -181,67 +180,15 @@ func (s *Service) AssignProjectID(ctx context.Context, p AssignParams) (AssignRe
 		res.Verified, detail = true, fmt.Sprintf("verified on OpenAI: project %q", name)
 	}
 
-	err = s.prov.WithCompanyLock(ctx, p.CompanyID, func() error {
-		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			q := s.q.WithTx(tx)
-			c, err := lockCompany(ctx, q, p.CompanyID)
-			if err != nil {
-				return err
-			}
-			if c.OpenAIProjectID != nil {
-				res.Before = *c.OpenAIProjectID
-			}
-			// Provisioning may have linked a project since we looked.
-			switch {
-			case res.Before == id:
-				res.Unchanged = true
-				return nil
-			case res.Before != "" && !p.Replace:
-				return ErrHasProject
-			}
-			if _, err := q.UpdateCompanyOpenAIProject(ctx, dbgen.UpdateCompanyOpenAIProjectParams{ID: c.ID, ProjectID: &id}); err != nil {
-				return err
-			}
-			action := audit.ActionAssignProjectID
-			if res.Before != "" {
-				action = audit.ActionChangeProjectID
-			}
-			return audit.Record(ctx, q, audit.Entry{
-				Actor: p.Actor, Action: action, CompanyID: c.ID, CompanyName: c.Name,
-				Before: res.Before, After: id, Detail: detail,
-			})
-		})
+	res.Before, err = s.UpdateCompanyOpenAIProject(ctx, ProjectChange{
+		CompanyID: p.CompanyID, ProjectID: id, Actor: p.Actor, Replace: p.Replace, Detail: detail,
 	})
-	if db.IsUniqueViolation(err, "companies_openai_project_id_key") {
-		// Another company took the ID since we checked.
-		err = s.checkNotLinked(ctx, p.CompanyID, id, err)
-	}
 	if err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrHasProject) || errors.Is(err, provision.ErrCompanyBusy) {
-			return AssignResult{}, err
-		}
-		var linked *ErrProjectLinked
-		if errors.As(err, &linked) {
-			return AssignResult{}, err
-		}
-		return AssignResult{}, fmt.Errorf("assign project %s to company %d: %w", id, p.CompanyID, err)
+		return AssignResult{}, err
 	}
+	// Provisioning may have linked this very project since we looked.
+	res.Unchanged = res.Before == id
 	return res, nil
-}
-
-// checkNotLinked returns *ErrProjectLinked if another company holds the
-// project ID, otherwise orElse.
-func (s *Service) checkNotLinked(ctx context.Context, companyID int64, projectID string, orElse error) error {
-	holder, err := s.q.GetCompanyByProjectID(ctx, &projectID)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return orElse
-	case err != nil:
-		return fmt.Errorf("look up project %s: %w", projectID, err)
-	case holder.ID != companyID:
-		return &ErrProjectLinked{ProjectID: projectID, Company: fromRow(holder)}
-	}
-	return orElse
 }
 
 // verifyProject retrieves the project from OpenAI and returns its name.
@@ -265,37 +212,13 @@ func verifyProject(ctx context.Context, projects openai.Projects, id string) (st
 // had. The company becomes pending, but no job is queued: a project is
 // created only when staff ask for one or a backfill runs. The change and its
 // audit entry are written in one transaction under the company's
-// provisioning lock. Returns ErrNotFound, ErrNoProject and
-// provision.ErrCompanyBusy.
+// provisioning lock (UpdateCompanyOpenAIProject). Returns ErrNotFound,
+// ErrNoProject and ErrBusy.
 func (s *Service) ClearProjectID(ctx context.Context, companyID int64, actor audit.Actor) (string, error) {
-	var before string
-	err := s.prov.WithCompanyLock(ctx, companyID, func() error {
-		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			q := s.q.WithTx(tx)
-			c, err := lockCompany(ctx, q, companyID)
-			if err != nil {
-				return err
-			}
-			if c.OpenAIProjectID == nil {
-				return ErrNoProject
-			}
-			before = *c.OpenAIProjectID
-			if _, err := q.UpdateCompanyOpenAIProject(ctx, dbgen.UpdateCompanyOpenAIProjectParams{ID: c.ID}); err != nil {
-				return err
-			}
-			return audit.Record(ctx, q, audit.Entry{
-				Actor: actor, Action: audit.ActionClearProjectID, CompanyID: c.ID, CompanyName: c.Name,
-				Before: before, Detail: "status set to pending; no project is created until staff ask or a backfill runs",
-			})
-		})
+	return s.UpdateCompanyOpenAIProject(ctx, ProjectChange{
+		CompanyID: companyID, Actor: actor, Replace: true,
+		Detail: "status set to pending; no project is created until staff ask or a backfill runs",
 	})
-	if err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoProject) || errors.Is(err, provision.ErrCompanyBusy) {
-			return "", err
-		}
-		return "", fmt.Errorf("clear project of company %d: %w", companyID, err)
-	}
-	return before, nil
 }
 
 // lockCompany reads the company and locks its row for the transaction.

@@ -35,12 +35,6 @@ func NewService(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], prov *provision.Pr
 // SignupResult is what a signup produced.
 type SignupResult struct {
 	Company Company
-	// Resubmitted is true when the form had already been submitted: the
-	// company of the first submission is returned and nothing is created.
-	Resubmitted bool
-	// ProvisionErr is OpenAI's error when the project could not be created
-	// during the signup (the company exists regardless).
-	ProvisionErr error
 }
 
 // signupMargin is how long after the signup's own attempt the safety-net job
@@ -52,8 +46,10 @@ const signupMargin = 2 * time.Second
 // The company and its provisioning job are inserted in one transaction; the
 // company is created whatever OpenAI does. Then, with no transaction open, the
 // project is created within the signup timeout; if that does not succeed the
-// job finishes the work in the background. Returns a ValidationError for bad
-// input and ErrNameTaken if the name is registered in any letter case.
+// job finishes the work in the background. A form submitted again returns
+// the company of its first submission and creates nothing. Returns a
+// ValidationError for bad input and ErrNameTaken if the name is registered
+// in any letter case.
 func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (SignupResult, error) {
 	p = p.Normalize()
 	if err := p.Validate(); err != nil {
@@ -61,13 +57,12 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 	}
 	if p.Token != "" {
 		if r, err := s.q.GetCompanyBySignupToken(ctx, &p.Token); err == nil {
-			return SignupResult{Company: fromRow(r), Resubmitted: true}, nil
+			return SignupResult{Company: fromRow(r)}, nil
 		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
 		}
 	}
 
-	configured := s.prov.Configured()
 	// One connection carries the signup: its transaction inserts the
 	// company, the job and the attempt, and the company's provisioning lock
 	// taken in it stays with the connection until the attempt is booked.
@@ -76,12 +71,47 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 		return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
 	}
 	defer conn.Release()
+	configured := s.prov.Configured()
+	row, claim, err := s.insertSignup(ctx, conn, p, configured)
+	switch {
+	case db.IsUniqueViolation(err, "companies_name_lower_key"):
+		return SignupResult{}, ErrNameTaken
+	case db.IsUniqueViolation(err, "companies_signup_token_key"):
+		// The same form, submitted twice at once: the other request won.
+		r, err := s.q.GetCompanyBySignupToken(ctx, &p.Token)
+		if err != nil {
+			return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
+		}
+		return SignupResult{Company: fromRow(r)}, nil
+	case err != nil:
+		return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
+	}
+
+	c := fromRow(row)
+	if !configured {
+		s.logger.Warn(fmt.Sprintf("⚠️ [Company Signup] OpenAI project creation skipped for %s", c.Name),
+			slog.Int64("company_id", c.ID), slog.String("reason", "no OpenAI admin key configured"))
+		return SignupResult{Company: c}, nil
+	}
+	if claim == nil {
+		// Another attempt holds the brand-new company (a backfill got there
+		// first): it, or the job, will finish.
+		return SignupResult{Company: c}, nil
+	}
+	return s.provisionAfterSignup(ctx, c, claim)
+}
+
+// insertSignup inserts the company in one transaction on conn with, when an
+// admin key is configured, its safety-net provisioning job and the claim of
+// the signup's own attempt (nil when another attempt holds the company), or
+// else its skipped attempt. On error nothing is committed and no claim is
+// held.
+func (s *Service) insertSignup(ctx context.Context, conn *pgxpool.Conn, p SignupParams, configured bool) (dbgen.Company, *provision.Claim, error) {
 	var (
 		row   dbgen.Company
-		jobID int64
 		claim *provision.Claim
 	)
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		status := StatusPending
 		if !configured {
@@ -116,7 +146,7 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 		if err != nil {
 			return fmt.Errorf("enqueue provisioning: %w", err)
 		}
-		jobID = res.Job.ID
+		jobID := res.Job.ID
 		claim, err = s.prov.ClaimTx(ctx, conn, tx, row, provision.Attempt{
 			Trigger: provision.TriggerSignup, JobID: &jobID,
 			// Once the outcome is final, the safety-net job has nothing
@@ -131,35 +161,13 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 		})
 		return err
 	})
-	if err != nil && claim != nil {
-		claim.Release()
-	}
-	switch {
-	case db.IsUniqueViolation(err, "companies_name_lower_key"):
-		return SignupResult{}, ErrNameTaken
-	case db.IsUniqueViolation(err, "companies_signup_token_key"):
-		// The same form, submitted twice at once: the other request won.
-		r, err := s.q.GetCompanyBySignupToken(ctx, &p.Token)
-		if err != nil {
-			return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
+	if err != nil {
+		if claim != nil {
+			claim.Release()
 		}
-		return SignupResult{Company: fromRow(r), Resubmitted: true}, nil
-	case err != nil:
-		return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
+		return dbgen.Company{}, nil, err
 	}
-
-	c := fromRow(row)
-	if !configured {
-		s.logger.Warn(fmt.Sprintf("⚠️ [Company Signup] OpenAI project creation skipped for %s", c.Name),
-			slog.Int64("company_id", c.ID), slog.String("reason", "no OpenAI admin key configured"))
-		return SignupResult{Company: c}, nil
-	}
-	if claim == nil {
-		// Another attempt holds the brand-new company (a backfill got there
-		// first): it, or the job, will finish.
-		return SignupResult{Company: c}, nil
-	}
-	return s.provisionAfterSignup(ctx, c, claim)
+	return row, claim, nil
 }
 
 // provisionAfterSignup runs the signup's own attempt within the signup
@@ -172,7 +180,7 @@ func (s *Service) provisionAfterSignup(ctx context.Context, c Company, claim *pr
 		// The company and its job are committed: the job will retry.
 		s.logger.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, err),
 			slog.Int64("company_id", c.ID))
-		return SignupResult{Company: c, ProvisionErr: err}, nil
+		return SignupResult{Company: c}, nil
 	}
 	log := s.logger.With(slog.Int64("company_id", c.ID), slog.String("outcome", string(res.Outcome)))
 	switch res.Outcome {
@@ -187,7 +195,7 @@ func (s *Service) provisionAfterSignup(ctx context.Context, c Company, claim *pr
 		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err),
 			slog.Duration("retry_after", res.RetryAfter), slog.String("next", "background job will retry"))
 	}
-	return SignupResult{Company: c, ProvisionErr: res.Err}, nil
+	return SignupResult{Company: c}, nil
 }
 
 func errText(err error) string {
@@ -207,65 +215,6 @@ func (s *Service) Get(ctx context.Context, id int64) (Company, error) {
 		return Company{}, fmt.Errorf("get company %d: %w", id, err)
 	}
 	return fromRow(r), nil
-}
-
-// GetCompanyOpenAIProject returns the company's project ID, "" when it has
-// none. Returns ErrNotFound if the company does not exist.
-func (s *Service) GetCompanyOpenAIProject(ctx context.Context, companyID int64) (string, error) {
-	id, err := s.q.GetCompanyOpenAIProject(ctx, companyID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", ErrNotFound
-	}
-	if err != nil {
-		return "", fmt.Errorf("get project of company %d: %w", companyID, err)
-	}
-	if id == nil {
-		return "", nil
-	}
-	return *id, nil
-}
-
-// ErrProjectLinked is returned when a project ID is already linked to
-// another company.
-type ErrProjectLinked struct {
-	ProjectID string
-	Company   Company
-}
-
-func (e *ErrProjectLinked) Error() string {
-	return fmt.Sprintf("project %s is already linked to %s", e.ProjectID, e.Company.Name)
-}
-
-// UpdateCompanyOpenAIProject sets (or, with "", clears) the company's project
-// ID, the seed's helper. It waits for no provisioning attempt: it fails with
-// provision.ErrCompanyBusy while one is in progress. Returns ErrNotFound and
-// *ErrProjectLinked.
-func (s *Service) UpdateCompanyOpenAIProject(ctx context.Context, companyID int64, projectID string) error {
-	var pid *string
-	if projectID != "" {
-		pid = &projectID
-	}
-	err := s.prov.WithCompanyLock(ctx, companyID, func() error {
-		n, err := s.q.UpdateCompanyOpenAIProject(ctx, dbgen.UpdateCompanyOpenAIProjectParams{ID: companyID, ProjectID: pid})
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return ErrNotFound
-		}
-		return nil
-	})
-	if db.IsUniqueViolation(err, "companies_openai_project_id_key") {
-		holder, gerr := s.q.GetCompanyByProjectID(ctx, pid)
-		if gerr != nil {
-			return fmt.Errorf("set project of company %d: %w", companyID, err)
-		}
-		return &ErrProjectLinked{ProjectID: projectID, Company: fromRow(holder)}
-	}
-	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, provision.ErrCompanyBusy) {
-		return fmt.Errorf("set project of company %d: %w", companyID, err)
-	}
-	return err
 }
 
 // GetBySignupToken returns the company created by the signup form with this

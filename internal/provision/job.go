@@ -18,6 +18,24 @@ import (
 // QueueProvision is the River queue of provisioning jobs.
 const QueueProvision = "provision"
 
+// uniqueStates are the job states in which a second insert of the same
+// args is skipped, for every job kind of this package. Not "completed":
+// once a run is over, a backfill or a manual retry may start a new one.
+var uniqueStates = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}
+
+// uniqueInsertOpts are the insert options of this package's jobs: on queue,
+// with River's maxAttempts, and one job per args while it is unfinished.
+func uniqueInsertOpts(queue string, maxAttempts int) river.InsertOpts {
+	return river.InsertOpts{
+		Queue:       queue,
+		MaxAttempts: maxAttempts,
+		UniqueOpts:  river.UniqueOpts{ByArgs: true, ByState: uniqueStates},
+	}
+}
+
 // ProjectArgs is the durable job that gives one company its project. It is
 // inserted in the signup's transaction, so it exists exactly when the
 // company does, and it is unique per company while not finished: a double
@@ -33,22 +51,10 @@ func (ProjectArgs) Kind() string { return "provision_project" }
 
 // InsertOpts implements river.JobArgsWithInsertOpts.
 func (ProjectArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{
-		Queue: QueueProvision,
-		// Our own attempt count (Settings.MaxAttempts) bounds OpenAI
-		// failures, which snooze; River's attempts only count unexpected
-		// errors such as a database outage.
-		MaxAttempts: 25,
-		UniqueOpts: river.UniqueOpts{
-			ByArgs: true,
-			// Not "completed": once a run is over, a backfill or a manual
-			// retry may start a new one.
-			ByState: []rivertype.JobState{
-				rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-				rivertype.JobStateRunning, rivertype.JobStateScheduled,
-			},
-		},
-	}
+	// Our own attempt count (Settings.MaxAttempts) bounds OpenAI failures,
+	// which snooze; River's attempts only count unexpected errors such as a
+	// database outage.
+	return uniqueInsertOpts(QueueProvision, 25)
 }
 
 // ProjectWorker runs ProjectArgs jobs.
@@ -114,7 +120,7 @@ type ClientOptions struct {
 	Logger      *slog.Logger
 	// ErrorHandler, if set, is told of failed jobs (e.g. for logging).
 	ErrorHandler river.ErrorHandler
-	// Backfill tunes the backfill worker (backfill.go).
+	// Backfill tunes the backfill worker (backfill_worker.go).
 	Backfill BackfillOptions
 	// Extra, if set, registers other packages' workers and periodic jobs
 	// (the policy's) and names the queues they need, with their workers.

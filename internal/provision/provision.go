@@ -388,10 +388,10 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 		oe = &openai.Error{Op: openai.EndpointCreate, Kind: openai.Transient, Uncertain: true, Err: callErr}
 	}
 	res := Result{Err: oe}
-	status, errText := "pending", oe.Error()
+	status, errText := StatusPending, oe.Error()
 	switch {
 	case oe.Kind == openai.Permanent:
-		res.Outcome, status, errText = Failed, "failed", oe.Reason()
+		res.Outcome, status, errText = Failed, StatusFailed, oe.Reason()
 	case oe.Uncertain:
 		res.Outcome = Uncertain
 	default:
@@ -421,7 +421,7 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 				tries = int(n)
 			}
 			if tries >= p.settings.MaxAttempts {
-				res.Outcome, status = Failed, "failed"
+				res.Outcome, status = Failed, StatusFailed
 				errText = fmt.Sprintf("gave up after %d attempts: %s", tries, oe.Reason())
 			} else {
 				res.RetryAfter = p.delay(tries, oe)
@@ -430,7 +430,7 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 			}
 		}
 		if _, err := q.SetCompanyProvisioningStatus(ctx, dbgen.SetCompanyProvisioningStatusParams{
-			ID: c.ID, Status: status, Error: errText, NextAttemptAt: next,
+			ID: c.ID, Status: string(status), Error: errText, NextAttemptAt: next,
 		}); err != nil {
 			return err
 		}
@@ -456,7 +456,7 @@ func (p *Provisioner) recordSkipped(ctx context.Context, companyID int64, a Atte
 			return err
 		}
 		_, err := q.SetCompanyProvisioningStatus(ctx, dbgen.SetCompanyProvisioningStatusParams{
-			ID: companyID, Status: "skipped", Error: reason,
+			ID: companyID, Status: string(StatusSkipped), Error: reason,
 		})
 		return err
 	})

@@ -58,9 +58,6 @@ func (s *Server) handleBackfill(c echo.Context) error {
 	return render(c, http.StatusOK, pages.BackfillPage(s.adminMeta(c, "Backfill", "backfill"), p))
 }
 
-// dryRunNames is how many names the dry run lists.
-const dryRunNames = 10
-
 // handleBackfillDryRun handles "GET /admin/backfill/dry-run": what a run
 // would do, and the form that starts it. It changes nothing.
 func (s *Server) handleBackfillDryRun(c echo.Context) error {

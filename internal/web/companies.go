@@ -13,7 +13,6 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/company"
-	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/views/components"
 	"github.com/provisioner/provisioner/views/pages"
 )
@@ -309,7 +308,7 @@ func (s *Server) handleCompanyAssignProjectID(c echo.Context) error {
 		form.Error = "Could not verify with OpenAI right now; try again."
 	case errors.As(err, &verify):
 		form.Error = "OpenAI did not let us check this project; check the admin key's permissions."
-	case errors.Is(err, provision.ErrCompanyBusy):
+	case errors.Is(err, company.ErrBusy):
 		form.Error = busyMessage
 	default:
 		return err
@@ -333,7 +332,7 @@ func (s *Server) handleCompanyClearProjectID(c echo.Context) error {
 		s.flash(c, "success", fmt.Sprintf("Project ID %s cleared. The company is pending, but no project is created automatically: use \"Create project now\" or run a backfill.", before))
 	case errors.Is(err, company.ErrNoProject):
 		s.flash(c, "info", "This company has no project ID; nothing was cleared.")
-	case errors.Is(err, provision.ErrCompanyBusy):
+	case errors.Is(err, company.ErrBusy):
 		s.flash(c, "error", busyMessage)
 	default:
 		return err
