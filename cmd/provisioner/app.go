@@ -238,7 +238,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
-		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
+		Policy: a.policy, Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err

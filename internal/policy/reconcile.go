@@ -2,7 +2,10 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -270,4 +273,23 @@ func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs
 	w.s.logger.Info("policy reconcile finished", "checked", rep.Checked, "drifted", rep.Drifted, "missing", rep.Missing,
 		"orphans", rep.Orphans, "fixed", rep.Fixed, "errors", rep.Errors, "calls", rep.Calls, "duration", rep.Duration)
 	return err
+}
+
+// FindCompany resolves what staff typed to assign an orphan: a company ID
+// or its exact name (any letter case). Returns ErrCompanyNotFound.
+func (s *Service) FindCompany(ctx context.Context, nameOrID string) (int64, error) {
+	nameOrID = strings.TrimSpace(nameOrID)
+	if id, err := strconv.ParseInt(nameOrID, 10, 64); err == nil && id > 0 {
+		if c, err := s.q.GetCompany(ctx, id); err == nil {
+			return c.ID, nil
+		}
+	}
+	c, err := s.q.GetCompanyByName(ctx, nameOrID)
+	if errors.Is(err, pgx.ErrNoRows) || nameOrID == "" {
+		return 0, ErrCompanyNotFound
+	}
+	if err != nil {
+		return 0, err
+	}
+	return c.ID, nil
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
+	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/web"
 )
@@ -53,6 +54,8 @@ type testApp struct {
 	auth   *auth.Service
 	// backfill is the app's Backfiller, to follow runs.
 	backfill *provision.Backfiller
+	// policy is the app's guard-rails service.
+	policy *policy.Service
 }
 
 type appOptions struct {
@@ -95,6 +98,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	m := metrics.New(reg)
 	metrics.RegisterDBCollector(reg, pool, logger)
 	var projects openai.Projects
+	var guard policy.Client
 	if !o.noKey {
 		cfg.OpenAIAdminKey = testAdminKey
 		httpClient := &http.Client{}
@@ -115,15 +119,22 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 		if err != nil {
 			t.Fatal(err)
 		}
-		projects = c
+		projects, guard = c, c
 	}
 	settings := o.settings
 	if settings.BackoffBase == 0 {
 		settings = provision.Settings{MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, SettleDelay: 300 * time.Millisecond}
 	}
 	prov := provision.New(pool, projects, settings, m, logger)
+	// POLICY-WIRING: guard rails, applied by the same River client.
+	pol := policy.New(pool, guard, policy.Settings{Enabled: guard != nil, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, logger)
+	app.policy = pol
 	rc, err := provision.NewRiverClient(pool, prov, provision.ClientOptions{
 		Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second, Logger: logger,
+		Extra: func(w *river.Workers) (map[string]river.QueueConfig, []*river.PeriodicJob) {
+			pol.Register(w)
+			return map[string]river.QueueConfig{policy.QueuePolicy: {MaxWorkers: 2}}, nil
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -139,8 +150,9 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 		})
 	}
 	app.river = rc
+	pol.SetRiver(rc)
 	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
-	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken}
+	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken, Policy: pol}
 	// AUTH-WIRING: staff accounts and sessions.
 	authSvc, err := auth.NewService(pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
 	if err != nil {

@@ -35,6 +35,9 @@ const busyMessage = "Provisioning is in progress for this company; try again in 
 // htmx requests (the search form, the page links) get the results only.
 func (s *Server) handleCompanyList(c echo.Context) error {
 	ctx := c.Request().Context()
+	if f := c.QueryParam("filter"); s.policy != nil && (f == filterPolicy || f == filterDrifted) {
+		return s.handlePolicyFilteredList(c, f) // policy.go
+	}
 	p := company.ListParams{
 		Query:  c.QueryParam("q"),
 		Filter: company.ListFilter(c.QueryParam("filter")),
@@ -63,6 +66,9 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 		Missing: groupDigits(totals.Missing), Failed: groupDigits(totals.Failed),
 		MissingURL: companiesURL(company.ListParams{Filter: company.FilterMissing}, "", ""),
 		FailedURL:  companiesURL(company.ListParams{Filter: company.FilterFailed}, "", ""),
+	}
+	if err := s.policyTotals(c, &props.Totals); err != nil { // policy.go
+		return err
 	}
 	return render(c, http.StatusOK, pages.CompaniesPage(s.adminMeta(c, "Companies", "companies"), props))
 }
@@ -184,7 +190,7 @@ func (s *Server) handleCompanyDetail(c echo.Context) error {
 
 // renderCompanyDetail renders the company's page, with the assignment form
 // as given (its value and error after a failed submission).
-func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pages.AssignForm) error {
+func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pages.AssignForm, policyForm ...policyFormState) error {
 	ctx := c.Request().Context()
 	co, err := s.companies.Get(ctx, id)
 	if err != nil {
@@ -227,6 +233,9 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 			r.Duration = d.Round(time.Millisecond).String()
 		}
 		p.History[i] = r
+	}
+	if p.Policy, err = s.companyPolicyProps(c, co.ID, co.OpenAIProjectID != "", policyForm...); err != nil {
+		return err
 	}
 	return render(c, code, pages.CompanyDetailPage(s.adminMeta(c, co.Name, "companies"), p))
 }

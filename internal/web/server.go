@@ -19,6 +19,7 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 )
 
@@ -30,6 +31,9 @@ type Deps struct {
 	Companies *company.Service
 	Auth      *auth.Service
 	Backfill  *provision.Backfiller
+	// Policy is the guard rails per project (policy.go); nil in tests that
+	// do not need it.
+	Policy *policy.Service
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// JobsUI, if set, is River's job dashboard, served to admins under
@@ -52,6 +56,7 @@ type Server struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	policy    *policy.Service
 	gatherer  prometheus.Gatherer
 	jobsUI    http.Handler
 	sandbox   bool
@@ -66,7 +71,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, policy: d.Policy, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		setup: newFirstRun(d.SetupToken),
 	}
 	e.HTTPErrorHandler = s.handleError

@@ -82,6 +82,7 @@ type navItem struct {
 // navItems lists the admin navigation links in display order.
 var navItems = []navItem{
 	{Key: "companies", Href: "/admin/companies", Label: "Companies"},
+	{Key: "policy", Href: "/admin/policy", Label: "Policy"},
 	{Key: "backfill", Href: "/admin/backfill", Label: "Backfill", AdminOnly: true},
 	{Key: "audit", Href: "/admin/audit", Label: "Audit log"},
 	{Key: "staff", Href: "/admin/staff", Label: "Staff", AdminOnly: true},

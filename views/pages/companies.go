@@ -27,6 +27,10 @@ type CompanyTotals struct {
 	Failed      string
 	MissingURL  string
 	FailedURL   string
+	// PolicyNotApplied counts linked companies whose guard-rail policy is
+	// pending, drifted or failed; shown when PolicyURL is set.
+	PolicyNotApplied string
+	PolicyURL        string
 }
 
 // CompanyRow is one company in the list.
@@ -49,6 +53,8 @@ var (
 		{Value: "all", Label: "All companies"},
 		{Value: "missing", Label: "Missing a project"},
 		{Value: "failed", Label: "Provisioning failed"},
+		{Value: "policy", Label: "Policy not applied"},
+		{Value: "drifted", Label: "Policy drifted"},
 	}
 	companySorts = []components.Option{
 		{Value: "newest", Label: "Newest first"},

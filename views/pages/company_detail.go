@@ -37,6 +37,9 @@ type CompanyDetailProps struct {
 	Assign   AssignForm
 
 	History []HistoryRow
+
+	// Policy is the guard-rails section (policy.templ).
+	Policy CompanyPolicyProps
 }
 
 // AssignForm is the "Assign project ID" form as submitted.

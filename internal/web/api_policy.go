@@ -1,0 +1,161 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/provisioner/provisioner/internal/company"
+	"github.com/provisioner/provisioner/internal/policy"
+	"github.com/provisioner/provisioner/internal/validation"
+)
+
+// apiPolicyRoutes registers the host-app API's company and policy calls.
+//
+// Until the service tokens of the keys work (internal/apitoken, scope
+// companies:write) are merged, they sit behind requireAPIAdmin, like the
+// backfill: ADMIN_API_TOKEN or an admin's session. Swapping that middleware
+// for requireScope("companies:read"/"companies:write") is the whole change.
+func (s *Server) apiPolicyRoutes(api *echo.Group) {
+	if s.policy == nil {
+		return
+	}
+	g := api.Group("/v1/companies", s.requireAPIAdmin)
+	g.GET("/:id", s.handleAPICompanyGet)
+	g.POST("/:id/policy/apply", s.handleAPIPolicyApply)
+	g.POST("/:id/offboard", s.handleAPIOffboard)
+}
+
+// apiPolicy is the "policy" member of a company in the API.
+type apiPolicy struct {
+	State       string              `json:"state"` // applied, pending, drifted, failed ("" without a project)
+	Error       string              `json:"error,omitempty"`
+	AppliedAt   *time.Time          `json:"applied_at"`
+	CheckedAt   *time.Time          `json:"checked_at"`
+	Differences []policy.Difference `json:"differences"`
+}
+
+type apiOffboarding struct {
+	Step  string `json:"step"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+}
+
+type apiCompany struct {
+	ID              int64           `json:"id"`
+	Name            string          `json:"name"`
+	OpenAIProjectID *string         `json:"openai_project_id"`
+	Status          string          `json:"status"` // provisioning status, or "offboarded"
+	Policy          apiPolicy       `json:"policy"`
+	Offboarding     *apiOffboarding `json:"offboarding,omitempty"`
+}
+
+func (s *Server) apiCompany(c echo.Context, id int64) (apiCompany, error) {
+	ctx := c.Request().Context()
+	co, err := s.companies.Get(ctx, id)
+	if err != nil {
+		return apiCompany{}, err
+	}
+	st, err := s.policy.Status(ctx, id)
+	if err != nil {
+		return apiCompany{}, err
+	}
+	out := apiCompany{ID: co.ID, Name: co.Name, Status: string(co.Status),
+		Policy: apiPolicy{State: st.State, Error: st.Error, AppliedAt: st.AppliedAt, CheckedAt: st.CheckedAt, Differences: st.Differences}}
+	if out.Policy.Differences == nil {
+		out.Policy.Differences = []policy.Difference{}
+	}
+	if co.OpenAIProjectID != "" {
+		pid := co.OpenAIProjectID
+		out.OpenAIProjectID = &pid
+	}
+	off, ok, err := s.policy.GetOffboarding(ctx, id)
+	if err != nil {
+		return apiCompany{}, err
+	}
+	if ok {
+		out.Status = "offboarded"
+		out.Offboarding = &apiOffboarding{Step: off.Step, State: off.State, Error: off.Error}
+	}
+	return out, nil
+}
+
+// handleAPICompanyGet handles "GET /api/v1/companies/:id".
+func (s *Server) handleAPICompanyGet(c echo.Context) error {
+	id, err := companyID(c)
+	if err != nil {
+		return err
+	}
+	out, err := s.apiCompany(c, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// apiPolicyError maps the policy package's refusals to API answers.
+func apiPolicyError(err error) error {
+	switch {
+	case errors.Is(err, policy.ErrCompanyNotFound):
+		return company.ErrNotFound
+	case errors.Is(err, policy.ErrDisabled):
+		return echo.NewHTTPError(http.StatusConflict, "Policies are disabled (POLICY_ENABLED=false or no admin key).")
+	case errors.Is(err, policy.ErrNoProject):
+		return echo.NewHTTPError(http.StatusConflict, "The company has no OpenAI project yet.")
+	case errors.Is(err, policy.ErrOffboarded), errors.Is(err, policy.ErrAlreadyOffboarding):
+		return echo.NewHTTPError(http.StatusConflict, "The company is offboarded or being offboarded.")
+	}
+	return err
+}
+
+// handleAPIPolicyApply handles "POST /api/v1/companies/:id/policy/apply":
+// 202, with the company as it stands (state pending).
+func (s *Server) handleAPIPolicyApply(c echo.Context) error {
+	id, err := companyID(c)
+	if err != nil {
+		return err
+	}
+	if err := s.policy.Reapply(c.Request().Context(), id, apiActor(c)); err != nil {
+		return apiPolicyError(err)
+	}
+	out, err := s.apiCompany(c, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, out)
+}
+
+// handleAPIOffboard handles "POST /api/v1/companies/:id/offboard" with
+// {"confirm": "<the company's name>"}: 202, the steps run as jobs.
+func (s *Server) handleAPIOffboard(c echo.Context) error {
+	id, err := companyID(c)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Confirm string `json:"confirm"`
+	}
+	if err := c.Bind(&body); err != nil {
+		return apiFieldError(policy.FieldConfirm, "Send {\"confirm\": \"<the company's name>\"} as JSON.")
+	}
+	_, err = s.policy.Offboard(c.Request().Context(), id, body.Confirm, apiActor(c))
+	var v validation.Errors
+	if errors.As(err, &v) {
+		return apiFieldError(policy.FieldConfirm, v[policy.FieldConfirm])
+	}
+	if err != nil {
+		return apiPolicyError(err)
+	}
+	out, err := s.apiCompany(c, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, out)
+}
+
+// apiFieldError is a 422 naming the field, in the API's error shape.
+func apiFieldError(field, msg string) error {
+	return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Message: field + ": " + msg}
+}
