@@ -213,7 +213,7 @@ func TestOrphans_AssignToCompany(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, doc := a.get("/admin/policy/orphans")
-	if doc.Find(`[data-testid="orphan-row"][data-project="` + orphan.ID + `"]`).Length() != 1 {
+	if doc.Find(`[data-testid="orphan-row"][data-project="`+orphan.ID+`"]`).Length() != 1 {
 		t.Fatal("orphan not listed")
 	}
 	action := "/admin/policy/orphans/" + orphan.ID + "/assign"
@@ -301,4 +301,36 @@ func stringify(m map[string]any) string {
 		b.WriteString(" ")
 	}
 	return b.String()
+}
+
+// The signup's own path links the project; the trigger marks the policy
+// pending, the sweep enqueues it and the worker applies and reads it back
+// (with the alert trap on: the limit must still be enforcing).
+func TestSignup_PolicyAppliedAndReadBack(t *testing.T) {
+	t.Parallel()
+	a := newTestApp(t, appOptions{work: true})
+	a.fake.SetAlertTrap(true)
+	d, _ := policy.Parse([]byte(`{"spend_limit_cents": 50000, "alerts": [{"threshold_cents": 40000, "recipients": ["ops@example.com"]}], "rate_limits": {"gpt-4o-mini": {"max_requests_per_1_minute": 500, "max_tokens_per_1_minute": 200000}}, "allowed_models": ["gpt-4o-mini"]}`))
+	if _, _, err := a.policy.SetTemplate(context.Background(), d, audit.Actor{Email: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := a.signup(validSignup("Fresh Co")); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signup: %d", resp.StatusCode)
+	}
+	c, ok := a.company("Fresh Co")
+	if !ok || c.ProjectID == nil {
+		t.Fatalf("company %+v: no project after signup", c)
+	}
+	a.waitPolicy(c.ID, policy.StateApplied)
+	g, _ := a.fake.GuardrailsOf(*c.ProjectID)
+	if g.SpendLimit == nil || g.SpendLimit.ThresholdCents != 50000 || g.SpendLimit.Enforcement != "enforcing" || len(g.Alerts) != 1 ||
+		g.ModelPermissions == nil || g.ModelPermissions.ModelIDs[0] != "gpt-4o-mini" {
+		t.Errorf("guard rails on OpenAI after signup: %+v", g)
+	}
+	h, _ := a.policy.History(context.Background(), c.ID)
+	// The limit is written after the alerts, so the trap cannot bite here;
+	// its repair is proven in package policy.
+	if len(h) != 1 || h[0].Outcome != string(policy.Applied) || h[0].Trigger != policy.TriggerLinked {
+		t.Errorf("history %+v, want one applied attempt after the link", h)
+	}
 }

@@ -41,18 +41,18 @@ type PolicyCompanyRow struct {
 
 // CompanyPolicyProps is the policy section of a company's page.
 type CompanyPolicyProps struct {
-	CSRF      string
-	Enabled   bool
-	HasProject bool
-	State     string // "pending", "applied", "drifted", "failed", "offboarded" or ""
-	Error     string
-	AppliedAt string
-	CheckedAt string
-	Effective []string
+	CSRF        string
+	Enabled     bool
+	HasProject  bool
+	State       string // "pending", "applied", "drifted", "failed", "offboarded" or ""
+	Error       string
+	AppliedAt   string
+	CheckedAt   string
+	Effective   []string
 	Differences []DifferenceRow
-	History   []PolicyHistoryRow
-	CanReapply bool
-	ReapplyURL string
+	History     []PolicyHistoryRow
+	CanReapply  bool
+	ReapplyURL  string
 	// Override form (admins).
 	CanOverride bool
 	Override    PolicyForm
