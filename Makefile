@@ -6,7 +6,7 @@ GO ?= go
 OPENAI_SPEC ?=
 export OPENAI_SPEC
 
-.PHONY: run demo build test generate check-generated css migrate bench dev clean
+.PHONY: run demo build test lint generate check-generated css migrate bench dev clean
 
 ## run: build, then serve on $$ADDR (default :8080): with DATABASE_URL, creates that database
 ## if missing and migrates it; without, runs a private PostgreSQL in ./.data
@@ -21,11 +21,15 @@ demo: build
 build:
 	$(GO) build -o $(BIN) ./cmd/provisioner
 
-## test: vet, check generated code is committed, run every test against the local PostgreSQL
-test: check-generated
+## test: lint, check generated code is committed, run every test against the local PostgreSQL
+test: check-generated lint
 	@command -v chromium >/dev/null || echo "⚠️  chromium is missing: the browser tests will be skipped (apt-get install -y chromium)"
-	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## lint: go vet and staticcheck (pinned in go.mod as a tool); any finding fails
+lint:
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 ## generate: regenerate templ views, sqlc queries (and CSS when npm is available)
 generate:

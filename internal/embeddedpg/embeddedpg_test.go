@@ -250,7 +250,7 @@ func TestStart_Crash(t *testing.T) {
 
 	// A crash of the server itself (or of the machine) leaves its
 	// postmaster.pid behind, naming a process that no longer exists.
-	s = start(t, dir)
+	start(t, dir) // only its server matters: killed below
 	killServer(t, dir)
 	last := start(t, dir)
 	defer last.Stop(context.Background())

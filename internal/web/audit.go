@@ -1,10 +1,8 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -26,9 +24,6 @@ func (s *Server) handleAuditList(c echo.Context) error {
 		After: c.QueryParam("after"),
 	}
 	page, err := audit.List(c.Request().Context(), s.pool, p)
-	if errors.Is(err, audit.ErrInvalidCursor) {
-		return echo.NewHTTPError(http.StatusBadRequest, "This page link is damaged. Start again from the first page.").SetInternal(err)
-	}
 	if err != nil {
 		return err
 	}
@@ -43,7 +38,7 @@ func (s *Server) handleAuditList(c echo.Context) error {
 	}
 	for i, e := range page.Entries {
 		r := pages.AuditRow{
-			At: e.At.UTC().Format("2006-01-02 15:04:05 UTC"), AtISO: e.At.UTC().Format(time.RFC3339),
+			At: stamp(e.At), AtISO: isoTime(e.At),
 			Actor: e.Actor.Email, Action: e.Action, ActionLabel: audit.ActionLabel(e.Action),
 			CompanyName: e.CompanyName, Before: e.Before, After: e.After, Detail: e.Detail,
 		}
@@ -61,7 +56,7 @@ func (s *Server) handleAuditList(c echo.Context) error {
 	if props.Pages != (components.PaginationProps{}) {
 		props.Pages.HXTarget = "#audit-results"
 	}
-	if isHTMX(c) && c.Request().Header.Get("HX-History-Restore-Request") != "true" {
+	if wantsFragment(c) {
 		return render(c, http.StatusOK, pages.AuditResults(props))
 	}
 	return render(c, http.StatusOK, pages.AuditPage(s.adminMeta(c, "Audit log", "audit"), props))

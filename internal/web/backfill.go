@@ -12,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/views/pages"
 )
@@ -52,7 +51,7 @@ func (s *Server) handleBackfill(c echo.Context) error {
 	for _, r := range recent {
 		p.Recent = append(p.Recent, pages.BackfillRunRow{
 			ID: strconv.FormatInt(r.ID, 10), URL: runURL(r.ID), Status: string(r.Status), StartedBy: r.StartedBy,
-			Started: runTime(r.StartedAt), StartedISO: r.StartedAt.UTC().Format(time.RFC3339), Summary: runSummary(r),
+			Started: stamp(r.StartedAt), StartedISO: isoTime(r.StartedAt), Summary: runSummary(r),
 		})
 	}
 	return render(c, http.StatusOK, pages.BackfillPage(s.adminMeta(c, "Backfill", "backfill"), p))
@@ -84,7 +83,7 @@ func (s *Server) handleBackfillDryRun(c echo.Context) error {
 // handleBackfillSubmit handles "POST /admin/backfill": starts a run, or
 // shows the one running.
 func (s *Server) handleBackfillSubmit(c echo.Context) error {
-	run, running, err := s.backfill.Start(c.Request().Context(), staffActor(c), provision.StartOptions{})
+	run, running, err := s.backfill.Start(c.Request().Context(), actor(c), provision.StartOptions{})
 	return s.afterStart(c, run, running, err, "/admin/backfill")
 }
 
@@ -95,10 +94,7 @@ func (s *Server) handleBackfillRetryFailed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	run, running, err := s.backfill.Start(c.Request().Context(), staffActor(c), provision.StartOptions{RetryFailedOf: id})
-	if errors.Is(err, provision.ErrRunNotFound) {
-		return echo.NewHTTPError(http.StatusNotFound, "There is no such backfill run.")
-	}
+	run, running, err := s.backfill.Start(c.Request().Context(), actor(c), provision.StartOptions{RetryFailedOf: id})
 	return s.afterStart(c, run, running, err, runURL(id))
 }
 
@@ -149,30 +145,19 @@ func (s *Server) getRun(c echo.Context) (provision.Run, error) {
 	if err != nil {
 		return provision.Run{}, err
 	}
-	run, err := s.backfill.Get(c.Request().Context(), id)
-	if errors.Is(err, provision.ErrRunNotFound) {
-		return provision.Run{}, echo.NewHTTPError(http.StatusNotFound, "There is no such backfill run.")
-	}
-	return run, err
+	return s.backfill.Get(c.Request().Context(), id)
 }
 
+// runID reads the :id path parameter; a malformed one is no run.
 func runID(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, echo.NewHTTPError(http.StatusNotFound, "There is no such backfill run.")
+		return 0, provision.ErrRunNotFound
 	}
 	return id, nil
 }
 
-// staffActor is the signed-in staff member, for the audit log.
-func staffActor(c echo.Context) audit.Actor {
-	u, _ := currentUser(c)
-	return audit.Actor{ID: u.ID, Email: u.Email}
-}
-
 func runURL(id int64) string { return fmt.Sprintf("/admin/backfill/%d", id) }
-
-func runTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 
 func runSummary(r provision.Run) string {
 	return fmt.Sprintf("%s created, %s linked existing, %s failed, %s skipped",
@@ -184,7 +169,7 @@ func runProps(c echo.Context, r provision.Run) pages.BackfillRunProps {
 	p := pages.BackfillRunProps{
 		CSRF: csrfToken(c), ID: id, URL: runURL(r.ID), ProgressURL: runURL(r.ID) + "/progress",
 		RetryURL: runURL(r.ID) + "/retry-failed", Running: r.Running(), Status: string(r.Status),
-		StartedBy: r.StartedBy, Started: runTime(r.StartedAt), StartedISO: r.StartedAt.UTC().Format(time.RFC3339),
+		StartedBy: r.StartedBy, Started: stamp(r.StartedAt), StartedISO: isoTime(r.StartedAt),
 		Concurrency: strconv.Itoa(r.Concurrency), Percent: strconv.Itoa(r.Percent()),
 		Total: thousands(r.Total), Done: thousands(r.Done), Remaining: thousands(r.Remaining),
 		Created: thousands(r.Created), Linked: thousands(r.Linked), Failed: thousands(r.Failed), Skipped: thousands(r.Skipped),
@@ -192,7 +177,7 @@ func runProps(c echo.Context, r provision.Run) pages.BackfillRunProps {
 		CanRetry: !r.Running() && r.Failed > 0,
 	}
 	if r.FinishedAt != nil {
-		p.Finished, p.FinishedISO = runTime(*r.FinishedAt), r.FinishedAt.UTC().Format(time.RFC3339)
+		p.Finished, p.FinishedISO = stamp(*r.FinishedAt), isoTime(*r.FinishedAt)
 	}
 	if r.RetryOf != 0 {
 		p.RetryOf, p.RetryOfURL = strconv.FormatInt(r.RetryOf, 10), runURL(r.RetryOf)
@@ -206,31 +191,6 @@ func runProps(c echo.Context, r provision.Run) pages.BackfillRunProps {
 		p.MoreFailures = "and " + thousands(more) + " more"
 	}
 	return p
-}
-
-// eta formats a time left: "45s", "3m 20s", "2h 5m"; "" when unknown.
-func eta(d time.Duration) string {
-	switch {
-	case d <= 0:
-		return ""
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(math.Ceil(d.Seconds())))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm %ds", int(d.Minutes()), int(d.Seconds())%60)
-	}
-	return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
-}
-
-// thousands formats n with thousands separators: 1234567 → "1,234,567".
-func thousands(n int) string {
-	if n < 0 {
-		return "-" + thousands(-n)
-	}
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // The JSON API of the backfill (routes_api.go), for an admin session or

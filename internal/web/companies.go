@@ -6,12 +6,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/views/components"
 	"github.com/provisioner/provisioner/views/pages"
@@ -46,15 +44,11 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 		Before: c.QueryParam("before"),
 	}.Normalize()
 	page, err := s.companies.List(ctx, p)
-	if errors.Is(err, company.ErrInvalidCursor) {
-		return echo.NewHTTPError(http.StatusBadRequest, "This page link is damaged or from another sort order. Start again from the first page.").SetInternal(err)
-	}
 	if err != nil {
 		return err
 	}
 	props := companiesProps(p, page)
-	// A history restore asks for the whole page even though htmx sends it.
-	if isHTMX(c) && c.Request().Header.Get("HX-History-Restore-Request") != "true" {
+	if wantsFragment(c) {
 		return render(c, http.StatusOK, pages.CompanyResults(props))
 	}
 	totals, err := s.companies.Totals(ctx)
@@ -62,8 +56,8 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 		return err
 	}
 	props.Totals = pages.CompanyTotals{
-		Companies: groupDigits(totals.Companies), WithProject: groupDigits(totals.WithProject),
-		Missing: groupDigits(totals.Missing), Failed: groupDigits(totals.Failed),
+		Companies: thousands(totals.Companies), WithProject: thousands(totals.WithProject),
+		Missing: thousands(totals.Missing), Failed: thousands(totals.Failed),
 		MissingURL: companiesURL(company.ListParams{Filter: company.FilterMissing}, "", ""),
 		FailedURL:  companiesURL(company.ListParams{Filter: company.FilterFailed}, "", ""),
 	}
@@ -85,7 +79,7 @@ func companiesProps(p company.ListParams, page company.Page) pages.CompaniesProp
 		props.Rows[i] = pages.CompanyRow{
 			ID: strconv.FormatInt(co.ID, 10), Name: co.Name, DetailURL: companyURL(co.ID),
 			Industry: co.Industry, ContactName: co.ContactName, ContactEmail: co.ContactEmail,
-			SignupDate: co.CreatedAt.UTC().Format("2006-01-02"), SignupISO: co.CreatedAt.UTC().Format(time.RFC3339),
+			SignupDate: co.CreatedAt.UTC().Format(dayLayout), SignupISO: isoTime(co.CreatedAt),
 			ProjectID: co.OpenAIProjectID, ProjectURL: openAIProjectURL(co.OpenAIProjectID), Status: badgeStatus(co),
 		}
 	}
@@ -152,24 +146,6 @@ func badgeStatus(co company.Company) string {
 	return string(co.Status)
 }
 
-// groupDigits formats n with thousands separators: 1234567 → "1,234,567".
-func groupDigits(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-" + b.String()
-	}
-	return b.String()
-}
-
 // companyID reads the :id path parameter; a malformed one is a 404.
 func companyID(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
@@ -204,7 +180,7 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 	p := pages.CompanyDetailProps{
 		CSRF: csrfToken(c), ID: strconv.FormatInt(co.ID, 10), Name: co.Name, Industry: co.Industry,
 		ContactName: co.ContactName, ContactEmail: co.ContactEmail, Size: co.Size, Country: co.Country,
-		SignupDate: co.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), SignupISO: co.CreatedAt.UTC().Format(time.RFC3339),
+		SignupDate: co.CreatedAt.UTC().Format(minuteLayout), SignupISO: isoTime(co.CreatedAt),
 		Description: co.ProjectDescription, Status: badgeStatus(co), LastError: co.LastError,
 		ProjectID: co.OpenAIProjectID, ProjectURL: openAIProjectURL(co.OpenAIProjectID),
 		KeyConfigured: s.companies.OpenAIConfigured(),
@@ -218,11 +194,11 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 		p.Website = co.Website
 	}
 	if co.NextAttemptAt != nil && co.OpenAIProjectID == "" && co.NextAttemptAt.After(time.Now()) {
-		p.NextAttempt = co.NextAttemptAt.UTC().Format("2006-01-02 15:04:05 UTC")
+		p.NextAttempt = stamp(*co.NextAttemptAt)
 	}
 	for i, a := range history {
 		r := pages.HistoryRow{
-			Started: a.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), StartedISO: a.StartedAt.UTC().Format(time.RFC3339),
+			Started: stamp(a.StartedAt), StartedISO: isoTime(a.StartedAt),
 			Trigger: a.Trigger, Actor: a.Actor, Outcome: a.Outcome, ProjectID: a.ProjectID, Error: a.Error,
 			RequestID: a.OpenAIRequestID,
 		}
@@ -238,12 +214,6 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 		return err
 	}
 	return render(c, code, pages.CompanyDetailPage(s.adminMeta(c, co.Name, "companies"), p))
-}
-
-// actor is the signed-in staff member as the audit log records them.
-func actor(c echo.Context) audit.Actor {
-	u, _ := currentUser(c)
-	return audit.Actor{ID: u.ID, Email: u.Email}
 }
 
 // handleCompanyProvision handles "POST /admin/companies/:id/provision":

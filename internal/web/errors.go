@@ -7,41 +7,62 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/provisioner/provisioner/internal/audit"
+	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/db"
+	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/views/pages"
 )
 
-// statusOf maps an error to the HTTP status it answers with.
+// errorStatuses is how the domain's errors answer over HTTP: handlers
+// return these errors as they are and this table, the only one, picks the
+// status and the message the user reads. An error not listed is a 500.
+var errorStatuses = []struct {
+	err  error
+	code int
+	msg  string
+}{
+	{company.ErrNotFound, http.StatusNotFound, ""},
+	{company.ErrInvalidCursor, http.StatusBadRequest, "This page link is damaged or from another sort order. Start again from the first page."},
+	{audit.ErrInvalidCursor, http.StatusBadRequest, "This page link is damaged. Start again from the first page."},
+	{provision.ErrRunNotFound, http.StatusNotFound, "There is no such backfill run."},
+	{auth.ErrNotFound, http.StatusNotFound, "There is no such staff user."},
+}
+
+// statusOf maps an error to the HTTP status it answers with, and the
+// message shown with it.
 func statusOf(err error) (int, string) {
 	var he *echo.HTTPError
-	switch {
-	case errors.As(err, &he):
+	if errors.As(err, &he) {
 		msg, _ := he.Message.(string)
 		return he.Code, msg
-	case errors.Is(err, company.ErrNotFound):
-		return http.StatusNotFound, ""
-	case db.IsUnavailable(err):
+	}
+	for _, e := range errorStatuses {
+		if errors.Is(err, e.err) {
+			return e.code, e.msg
+		}
+	}
+	if db.IsUnavailable(err) {
 		return http.StatusServiceUnavailable, ""
 	}
 	return http.StatusInternalServerError, ""
 }
 
+// requestErrorKey is where handleError leaves the error for logRequests,
+// which logs it on the request's one line.
+const requestErrorKey = "request_error"
+
 // handleError is the one place errors from handlers become responses: it
-// logs them (5xx at Error, 4xx at Warn) and renders a page, a toast for
-// htmx, or JSON for the API.
+// renders a page, a toast for htmx, or JSON for the API. It does not log:
+// logRequests writes the request's line with the error in it (5xx at
+// Error, 4xx at Warn), so that each failure is logged once.
 func (s *Server) handleError(err error, c echo.Context) {
+	c.Set(requestErrorKey, err)
 	if c.Response().Committed {
 		return
 	}
 	code, msg := statusOf(err)
-	level := slog.LevelWarn
-	if code >= 500 {
-		level = slog.LevelError
-	}
-	s.logger.LogAttrs(c.Request().Context(), level, "request failed",
-		slog.String("path", c.Request().URL.Path), slog.Int("status", code), slog.Any("error", err),
-		slog.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
 	if code >= 500 && code != http.StatusServiceUnavailable {
 		msg = "" // never show internals
 	}

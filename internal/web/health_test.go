@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -32,8 +33,12 @@ func TestHealthAndReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, body := getJSON(t, app, "/readyz")
-	if status != http.StatusServiceUnavailable || body["reason"] != "database not migrated" {
-		t.Errorf("GET /readyz = %d %v, want 503 database not migrated", status, body)
+	if status != http.StatusServiceUnavailable || body["reason"] != "database_not_migrated" {
+		t.Errorf("GET /readyz = %d %v, want 503 database_not_migrated", status, body)
+	}
+	// The probe is public: a reason code, never the error's text.
+	if want := map[string]string{"status": "unavailable", "reason": "database_not_migrated"}; !maps.Equal(body, want) {
+		t.Errorf("GET /readyz body = %v, want exactly %v", body, want)
 	}
 }
 
@@ -95,8 +100,11 @@ func TestDatabaseOutage(t *testing.T) {
 	if msg := page.Find(`[data-testid="error-message"]`).Text(); !strings.Contains(msg, "database") {
 		t.Errorf("503 page says %q, want an explanation about the database", msg)
 	}
-	if status, body := getJSON(t, app, "/readyz"); status != http.StatusServiceUnavailable || body["reason"] != "database unreachable" {
+	if status, body := getJSON(t, app, "/readyz"); status != http.StatusServiceUnavailable || body["reason"] != "database_unreachable" {
 		t.Errorf("/readyz during the outage = %d %v", status, body)
+	} else if want := map[string]string{"status": "unavailable", "reason": "database_unreachable"}; !maps.Equal(body, want) {
+		// The error would name the database's host and port.
+		t.Errorf("/readyz during the outage answers %v, want exactly %v", body, want)
 	}
 
 	proxy.restore()

@@ -21,8 +21,16 @@ func render(c echo.Context, code int, comp templ.Component) error {
 	return c.HTMLBlob(code, buf.Bytes())
 }
 
-// isHTMX reports whether the request comes from htmx (which wants a fragment).
+// isHTMX reports whether the request comes from htmx.
 func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+
+// wantsFragment reports whether to answer with the fragment htmx swaps
+// rather than the whole page. A history restore (a Back to a page htmx no
+// longer caches) comes from htmx too but puts the answer in place of the
+// whole body, so it gets the page.
+func wantsFragment(c echo.Context) bool {
+	return isHTMX(c) && c.Request().Header.Get("HX-History-Restore-Request") != "true"
+}
 
 // redirect answers 303 to url, or tells htmx to navigate there.
 func redirect(c echo.Context, url string) error {

@@ -55,7 +55,7 @@ func (s *Server) requireAPIAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 		case r.Method != http.MethodGet && r.Method != http.MethodHead && !isJSON(r):
 			return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Send the request body as JSON (Content-Type: application/json).")
 		}
-		c.Set(apiActorKey, audit.Actor{ID: u.ID, Email: u.Email})
+		c.Set(apiActorKey, actor(c))
 		return next(c)
 	}
 }

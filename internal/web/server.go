@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -113,7 +114,14 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ct
 func (s *Server) commonMiddleware() {
 	s.e.Use(middleware.RequestID())
 	s.e.Use(s.logRequests)
-	s.e.Use(middleware.Recover())
+	s.e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		// The panic, with its stack, goes back to logRequests as the
+		// request's error rather than to Echo's own logger: one line.
+		LogErrorFunc: func(_ echo.Context, err error, stack []byte) error {
+			return fmt.Errorf("panic: %w\n%s", err, stack)
+		},
+		DisableErrorHandler: true,
+	}))
 	s.e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		ContentTypeNosniff:    "nosniff",
 		XFrameOptions:         "DENY",
@@ -131,18 +139,23 @@ func hstsAge(production bool) int {
 	return 0
 }
 
-// logRequests logs each request once, with its request id.
+// logRequests logs each request once, with its request id and, when it
+// failed, the error handleError answered: 5xx at Error, other failures at
+// Warn.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		err := next(c)
-		if err != nil {
+		if err := next(c); err != nil {
 			c.Error(err)
 		}
 		req, res := c.Request(), c.Response()
+		err, _ := c.Get(requestErrorKey).(error)
 		level := slog.LevelInfo
-		if res.Status >= 500 {
+		switch {
+		case res.Status >= 500:
 			level = slog.LevelError
+		case err != nil:
+			level = slog.LevelWarn
 		}
 		attrs := []slog.Attr{
 			slog.String("method", req.Method),
@@ -153,6 +166,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if u, ok := currentUser(c); ok {
 			attrs = append(attrs, slog.Int64("staff_id", u.ID))
+		}
+		if err != nil {
+			attrs = append(attrs, slog.Any("error", err))
 		}
 		s.logger.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil

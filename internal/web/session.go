@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo-contrib/session"
 	"github.com/labstack/echo/v4"
 
+	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/views/layouts"
 )
@@ -31,6 +32,12 @@ const defaultAfterLogin = "/admin/companies"
 func currentUser(c echo.Context) (auth.User, bool) {
 	u, ok := c.Get(staffUserKey).(auth.User)
 	return u, ok
+}
+
+// actor is the signed-in staff member as the audit log records them.
+func actor(c echo.Context) audit.Actor {
+	u, _ := currentUser(c)
+	return audit.Actor{ID: u.ID, Email: u.Email}
 }
 
 // staffSession makes the session cookie available to the handlers and

@@ -3,7 +3,6 @@ package web
 import (
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 
@@ -79,7 +78,7 @@ func (s *Server) handleSignupSubmit(c echo.Context) error {
 	}
 	if len(problems) > 0 {
 		props := f.props(csrfToken(c), problems)
-		if isHTMX(c) {
+		if wantsFragment(c) {
 			return render(c, http.StatusUnprocessableEntity, pages.SignupForm(props))
 		}
 		return render(c, http.StatusUnprocessableEntity, pages.SignupPage(s.meta(c, "Sign up"), props))
@@ -103,10 +102,7 @@ func (s *Server) handleSignupDone(c echo.Context) error {
 		CompanyName: co.Name, Industry: co.Industry, ProjectID: co.OpenAIProjectID, Status: string(co.Status),
 		PollURL: "/signup/done?token=" + url.QueryEscape(token),
 	}
-	if co.Status == company.StatusFailed {
-		p.Message = fmt.Sprintf("We could not create your OpenAI project: %s. An administrator can retry it.", co.LastError)
-	}
-	if isHTMX(c) {
+	if wantsFragment(c) {
 		return render(c, http.StatusOK, pages.SignupDoneCard(p))
 	}
 	return render(c, http.StatusOK, pages.SignupDonePage(s.meta(c, "Welcome"), p))

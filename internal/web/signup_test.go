@@ -397,3 +397,49 @@ func TestSignupDone_PollsWhilePending(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// The confirmation page is public: when OpenAI refuses the project, it
+// says the workspace is still being set up, and neither OpenAI's message
+// nor our error text (both on the staff's company page) reaches it.
+func TestSignupDone_FailedShowsNoInternalError(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t, appOptions{})
+	openAIMessage := "You have reached the maximum number of projects for this organization."
+	app.fake.Inject(openaitest.Fault{Endpoint: "create", Status: 400, Code: "project_limit_reached", Message: openAIMessage})
+	const name = "Initech Failed"
+	resp, _ := app.signup(validSignup(name))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("POST /signup status = %d, want 303", resp.StatusCode)
+	}
+	c, ok := app.company(name)
+	if !ok || c.Status != "failed" || c.LastError == "" {
+		t.Fatalf("company = %+v (stored %v), want failed with an error recorded", c, ok)
+	}
+	loc := resp.Header.Get("Location")
+	for _, htmx := range []bool{false, true} { // the page, and the fragment it polls
+		req, err := http.NewRequest(http.MethodGet, app.srv.URL+loc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if htmx {
+			req.Header.Set("HX-Request", "true")
+		}
+		resp, err := app.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s (htmx %v) = %d, want 200", loc, htmx, resp.StatusCode)
+		}
+		doc := parse(t, resp)
+		if got, want := doc.Find(`[data-testid="done-message"]`).Text(), "We are still setting up your workspace."; !strings.Contains(got, want) {
+			t.Errorf("htmx %v: message = %q, want it to contain %q", htmx, got, want)
+		}
+		page, _ := doc.Html()
+		for _, internal := range []string{c.LastError, openAIMessage, "project_limit_reached"} {
+			if strings.Contains(page, internal) {
+				t.Errorf("htmx %v: the public confirmation shows %q", htmx, internal)
+			}
+		}
+	}
+}

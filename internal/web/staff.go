@@ -7,11 +7,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/views/pages"
 )
@@ -164,7 +162,6 @@ func (s *Server) handleStaffAdd(c echo.Context) error {
 	if err := c.Bind(&f); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.").SetInternal(err)
 	}
-	me, _ := currentUser(c)
 	confirmErr := ""
 	if f.Password != f.PasswordConfirm {
 		confirmErr = "The two passwords do not match."
@@ -175,7 +172,7 @@ func (s *Server) handleStaffAdd(c echo.Context) error {
 		return err
 	}
 	if problems == nil && confirmErr == "" {
-		created, err := s.auth.CreateUser(c.Request().Context(), audit.Actor{ID: me.ID, Email: me.Email}, acc)
+		created, err := s.auth.CreateUser(c.Request().Context(), actor(c), acc)
 		switch {
 		case errors.As(err, &problems):
 		case errors.Is(err, auth.ErrEmailTaken):
@@ -188,7 +185,7 @@ func (s *Server) handleStaffAdd(c echo.Context) error {
 		}
 	}
 	props := f.props(csrfToken(c), problems, confirmErr)
-	if isHTMX(c) {
+	if wantsFragment(c) {
 		return render(c, http.StatusUnprocessableEntity, pages.StaffAddForm(props))
 	}
 	return s.renderStaff(c, http.StatusUnprocessableEntity, props)
@@ -198,13 +195,10 @@ func (s *Server) handleStaffAdd(c echo.Context) error {
 func (s *Server) handleStaffDisable(c echo.Context) error {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil {
-		return echo.NewHTTPError(http.StatusNotFound)
+		return auth.ErrNotFound
 	}
-	me, _ := currentUser(c)
-	acc, err := s.auth.DisableUser(c.Request().Context(), audit.Actor{ID: me.ID, Email: me.Email}, id)
+	acc, err := s.auth.DisableUser(c.Request().Context(), actor(c), id)
 	switch {
-	case errors.Is(err, auth.ErrNotFound):
-		return echo.NewHTTPError(http.StatusNotFound, "There is no such staff user.")
 	case errors.Is(err, auth.ErrDisableSelf):
 		s.flash(c, "error", "You cannot disable your own account.")
 	case errors.Is(err, auth.ErrAlreadyDisabled):
@@ -227,16 +221,13 @@ func (s *Server) renderStaff(c echo.Context, code int, form pages.StaffFormProps
 	for i, a := range accounts {
 		rows[i] = pages.StaffRow{
 			ID: strconv.FormatInt(a.ID, 10), Email: a.Email, Role: string(a.Role), Disabled: a.Disabled,
-			Created: staffTime(a.CreatedAt), LastLogin: "Never", IsSelf: a.ID == me.ID,
+			Created: a.CreatedAt.UTC().Format(minuteLayout), LastLogin: "Never", IsSelf: a.ID == me.ID,
 			DisableURL: fmt.Sprintf("/admin/staff/%d/disable", a.ID),
 		}
 		if a.LastLoginAt != nil {
-			rows[i].LastLogin = staffTime(*a.LastLoginAt)
+			rows[i].LastLogin = a.LastLoginAt.UTC().Format(minuteLayout)
 		}
 	}
 	m := s.adminMeta(c, "Staff", "staff")
 	return render(c, code, pages.StaffPage(m, pages.StaffProps{CSRF: m.CSRF, Rows: rows, Form: form}))
 }
-
-// staffTime formats a time for the staff list.
-func staffTime(t time.Time) string { return t.UTC().Format("2 Jan 2006 15:04 UTC") }

@@ -13,22 +13,23 @@ type ErrorProps struct {
 	Message string
 }
 
+// errorTexts are the default title and explanation of the statuses that
+// have their own.
+var errorTexts = map[int]struct{ title, message string }{
+	http.StatusNotFound:           {"Page not found", "The page you are looking for does not exist or has moved."},
+	http.StatusForbidden:          {"Access denied", "You do not have permission to do that."},
+	http.StatusServiceUnavailable: {"Service temporarily unavailable", "Service temporarily unavailable — the database cannot be reached; try again in a moment."},
+}
+
 // errorTitle returns p.Title or a default title for p.Status.
 func errorTitle(p ErrorProps) string {
 	if p.Title != "" {
 		return p.Title
 	}
-	switch p.Status {
-	case http.StatusNotFound:
-		return "Page not found"
-	case http.StatusForbidden:
-		return "Access denied"
-	case http.StatusServiceUnavailable:
-		return "Service temporarily unavailable"
-	case http.StatusInternalServerError, 0:
-		return "Something went wrong"
+	if t, ok := errorTexts[p.Status]; ok {
+		return t.title
 	}
-	if t := http.StatusText(p.Status); t != "" {
+	if t := http.StatusText(p.Status); t != "" && p.Status != http.StatusInternalServerError {
 		return t
 	}
 	return "Something went wrong"
@@ -39,13 +40,8 @@ func errorMessage(p ErrorProps) string {
 	if p.Message != "" {
 		return p.Message
 	}
-	switch p.Status {
-	case http.StatusNotFound:
-		return "The page you are looking for does not exist or has moved."
-	case http.StatusForbidden:
-		return "You do not have permission to do that."
-	case http.StatusServiceUnavailable:
-		return "Service temporarily unavailable — the database cannot be reached; try again in a moment."
+	if t, ok := errorTexts[p.Status]; ok {
+		return t.message
 	}
 	if p.Status >= 500 || p.Status == 0 {
 		return "An unexpected error occurred. Please try again; if it keeps happening, contact support."

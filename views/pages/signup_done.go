@@ -1,20 +1,20 @@
 package pages
 
 // SignupDoneProps is the result shown after a successful signup.
-// Status is "provisioned", "pending", "skipped" or "failed"; Message is
-// the explanation shown for "failed".
+// Status is "provisioned", "pending", "skipped" or "failed".
 type SignupDoneProps struct {
 	CompanyName string
 	Industry    string
 	ProjectID   string
 	Status      string
-	Message     string
 	// PollURL is fetched by htmx while Status is "pending", to show the
 	// project once it exists.
 	PollURL string
 }
 
-// doneMessage returns the sentence explaining p.Status.
+// doneMessage returns the sentence explaining p.Status. The page is
+// public: it never shows why an attempt failed (OpenAI's or Go's error
+// text is for staff, on the company's page).
 func doneMessage(p SignupDoneProps) string {
 	switch p.Status {
 	case "provisioned":
@@ -24,10 +24,7 @@ func doneMessage(p SignupDoneProps) string {
 	case "skipped":
 		return "OpenAI project creation is not configured; an administrator can create it later."
 	case "failed":
-		if p.Message != "" {
-			return p.Message
-		}
-		return "We could not create your OpenAI project. An administrator has been notified and can retry it."
+		return "We are still setting up your workspace. Our team will finish it; you do not need to sign up again."
 	}
-	return p.Message
+	return ""
 }
