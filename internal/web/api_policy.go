@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/validation"
 )
@@ -95,21 +94,6 @@ func (s *Server) handleAPICompanyGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// apiPolicyError maps the policy package's refusals to API answers.
-func apiPolicyError(err error) error {
-	switch {
-	case errors.Is(err, policy.ErrCompanyNotFound):
-		return company.ErrNotFound
-	case errors.Is(err, policy.ErrDisabled):
-		return echo.NewHTTPError(http.StatusConflict, "Policies are disabled (POLICY_ENABLED=false or no admin key).")
-	case errors.Is(err, policy.ErrNoProject):
-		return echo.NewHTTPError(http.StatusConflict, "The company has no OpenAI project yet.")
-	case errors.Is(err, policy.ErrOffboarded), errors.Is(err, policy.ErrAlreadyOffboarding):
-		return echo.NewHTTPError(http.StatusConflict, "The company is offboarded or being offboarded.")
-	}
-	return err
-}
-
 // handleAPIPolicyApply handles "POST /api/v1/companies/:id/policy/apply":
 // 202, with the company as it stands (state pending).
 func (s *Server) handleAPIPolicyApply(c echo.Context) error {
@@ -118,7 +102,7 @@ func (s *Server) handleAPIPolicyApply(c echo.Context) error {
 		return err
 	}
 	if err := s.policy.Reapply(c.Request().Context(), id, apiActor(c)); err != nil {
-		return apiPolicyError(err)
+		return err
 	}
 	out, err := s.apiCompany(c, id)
 	if err != nil {
@@ -146,7 +130,7 @@ func (s *Server) handleAPIOffboard(c echo.Context) error {
 		return apiFieldError(policy.FieldConfirm, v[policy.FieldConfirm])
 	}
 	if err != nil {
-		return apiPolicyError(err)
+		return err
 	}
 	out, err := s.apiCompany(c, id)
 	if err != nil {

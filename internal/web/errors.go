@@ -11,6 +11,7 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/db"
+	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/views/pages"
 )
@@ -28,6 +29,13 @@ var errorStatuses = []struct {
 	{audit.ErrInvalidCursor, http.StatusBadRequest, "This page link is damaged. Start again from the first page."},
 	{provision.ErrRunNotFound, http.StatusNotFound, "There is no such backfill run."},
 	{auth.ErrNotFound, http.StatusNotFound, "There is no such staff user."},
+	{policy.ErrCompanyNotFound, http.StatusNotFound, ""},
+	{policy.ErrDisabled, http.StatusConflict, "Policies are disabled (POLICY_ENABLED=false or no OpenAI admin key)."},
+	{policy.ErrNoProject, http.StatusConflict, "The company has no OpenAI project yet."},
+	{policy.ErrOffboarded, http.StatusConflict, "The company is offboarded; its policy is no longer applied."},
+	{policy.ErrAlreadyOffboarding, http.StatusConflict, "The company is already offboarded or being offboarded."},
+	{policy.ErrNotFailed, http.StatusConflict, "The offboarding has not failed; there is nothing to resume."},
+	{policy.ErrNoOffboarding, http.StatusConflict, "The company is not being offboarded."},
 }
 
 // statusOf maps an error to the HTTP status it answers with, and the

@@ -85,8 +85,8 @@ func (s *Server) renderPolicyPage(c echo.Context, code int, form *policy.Form, e
 	p := pages.PolicyPageProps{
 		CSRF: csrfToken(c), CanEdit: u.IsAdmin(), Enabled: s.policy.Enabled(), Summary: policy.Summary(v.Document),
 		Form:    policyFormProps(f, errs, "/admin/policy", "Save policy"),
-		Pending: groupDigits(counts.Pending), Applied: groupDigits(counts.Applied), Drifted: groupDigits(counts.Drifted),
-		Failed: groupDigits(counts.Failed), Orphans: strconv.Itoa(len(orphans)),
+		Pending: thousands(counts.Pending), Applied: thousands(counts.Applied), Drifted: thousands(counts.Drifted),
+		Failed: thousands(counts.Failed), Orphans: strconv.Itoa(len(orphans)),
 	}
 	if v.Number != 0 {
 		p.Version, p.SavedBy, p.SavedAt = strconv.FormatInt(v.Number, 10), v.Actor, v.At.UTC().Format(timeFormat)
@@ -224,25 +224,14 @@ func (s *Server) handleCompanyPolicyReapply(c echo.Context) error {
 	return redirect(c, companyURL(id))
 }
 
-// policyErrorMessage words the policy package's refusals for a flash.
+// policyErrorMessage is the error table's message for the policy
+// package's refusals (a 409), shown as a flash on the page they came from.
 func policyErrorMessage(err error) (string, bool) {
-	switch {
-	case errors.Is(err, policy.ErrCompanyNotFound):
-		return "", false // the error handler answers 404
-	case errors.Is(err, policy.ErrDisabled):
-		return "Policies are disabled (POLICY_ENABLED=false or no admin key).", true
-	case errors.Is(err, policy.ErrNoProject):
-		return "This company has no OpenAI project yet.", true
-	case errors.Is(err, policy.ErrOffboarded):
-		return "This company is offboarded; its policy is no longer applied.", true
-	case errors.Is(err, policy.ErrAlreadyOffboarding):
-		return "This company is already offboarded or being offboarded.", true
-	case errors.Is(err, policy.ErrNotFailed):
-		return "The offboarding has not failed; there is nothing to resume.", true
-	case errors.Is(err, policy.ErrNoOffboarding):
-		return "This company is not being offboarded.", true
+	if err == nil {
+		return "", false
 	}
-	return "", false
+	code, msg := statusOf(err)
+	return msg, code == http.StatusConflict && msg != ""
 }
 
 // handleCompanyPolicyOverride handles "POST /admin/companies/:id/policy/override".
@@ -260,9 +249,7 @@ func (s *Server) handleCompanyPolicyOverride(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.policy.SetOverride(c.Request().Context(), id, d, actor(c)); errors.Is(err, policy.ErrCompanyNotFound) {
-		return company.ErrNotFound
-	} else if err != nil {
+	if err := s.policy.SetOverride(c.Request().Context(), id, d, actor(c)); err != nil {
 		return err
 	}
 	if d.Empty() {
@@ -286,8 +273,6 @@ func (s *Server) handleCompanyOffboard(c echo.Context) error {
 	case errors.As(err, &v):
 		return s.renderCompanyDetail(c, http.StatusUnprocessableEntity, id, pages.AssignForm{},
 			policyFormState{confirm: confirm, confirmErr: v[policy.FieldConfirm]})
-	case errors.Is(err, policy.ErrCompanyNotFound):
-		return company.ErrNotFound
 	case err == nil:
 		s.flash(c, "success", "Offboarding started: keys, spend alerts, then the project. Progress shows below.")
 	default:
@@ -399,7 +384,7 @@ func (s *Server) policyTotals(c echo.Context, t *pages.CompanyTotals) error {
 	if err != nil {
 		return err
 	}
-	t.PolicyNotApplied = groupDigits(counts.NotApplied())
+	t.PolicyNotApplied = thousands(counts.NotApplied())
 	t.PolicyURL = "/admin/companies?filter=" + filterPolicy
 	return nil
 }
@@ -438,8 +423,8 @@ func (s *Server) handlePolicyFilteredList(c echo.Context, filter string) error {
 		return err
 	}
 	props.Totals = pages.CompanyTotals{
-		Companies: groupDigits(totals.Companies), WithProject: groupDigits(totals.WithProject),
-		Missing: groupDigits(totals.Missing), Failed: groupDigits(totals.Failed),
+		Companies: thousands(totals.Companies), WithProject: thousands(totals.WithProject),
+		Missing: thousands(totals.Missing), Failed: thousands(totals.Failed),
 		MissingURL: companiesURL(company.ListParams{Filter: company.FilterMissing}, "", ""),
 		FailedURL:  companiesURL(company.ListParams{Filter: company.FilterFailed}, "", ""),
 	}
