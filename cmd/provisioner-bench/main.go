@@ -40,11 +40,12 @@ type sizes struct {
 	ListQueries    int
 	Backfill       int
 	MemoryBackfill int
+	Reconcile      int
 }
 
 var scales = map[string]sizes{
-	"small": {Signups: 1000, ListSmall: 2_000, ListLarge: 50_000, ListQueries: 50, Backfill: 300, MemoryBackfill: 5_000},
-	"full":  {Signups: 10_000, ListSmall: 10_000, ListLarge: 1_000_000, ListQueries: 200, Backfill: 2_000, MemoryBackfill: 100_000},
+	"small": {Signups: 1000, ListSmall: 2_000, ListLarge: 50_000, ListQueries: 50, Backfill: 300, MemoryBackfill: 5_000, Reconcile: 200},
+	"full":  {Signups: 10_000, ListSmall: 10_000, ListLarge: 1_000_000, ListQueries: 200, Backfill: 2_000, MemoryBackfill: 100_000, Reconcile: 2_000},
 }
 
 // bench holds what every scenario needs.
@@ -63,7 +64,7 @@ type bench struct {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("provisioner-bench", flag.ContinueOnError)
 	scale := fs.String("scale", "full", "small or full")
-	only := fs.String("only", "", "comma-separated scenarios to run (signup,list,backfill,memory); all when empty")
+	only := fs.String("only", "", "comma-separated scenarios to run (signup,list,backfill,memory,reconcile); all when empty")
 	out := fs.String("out", "bench/RESULTS.md", "report file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -101,6 +102,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"list", b.listScenario},
 		{"backfill", b.backfillScenario},
 		{"memory", b.memoryScenario},
+		{"reconcile", b.reconcileScenario},
 	}
 	for _, s := range scenarios {
 		if *only != "" && !strings.Contains(","+*only+",", ","+s.name+",") {

@@ -84,7 +84,7 @@ func (s Settings) withDefaults() Settings {
 		s.ReconcileInterval = 6 * time.Hour
 	}
 	if s.ReconcileConcurrency <= 0 {
-		s.ReconcileConcurrency = 8
+		s.ReconcileConcurrency = 10
 	}
 	if s.SweepInterval <= 0 {
 		s.SweepInterval = 10 * time.Second
