@@ -205,6 +205,23 @@ func (w *OffboardWorker) Work(ctx context.Context, job *river.Job[OffboardArgs])
 // last try (or a permanent refusal) the offboarding is marked failed where
 // it stopped.
 func (s *Service) runOffboardStep(ctx context.Context, args OffboardArgs, lastTry bool) error {
+	// The policy lock keeps an apply that started before the offboarding
+	// from writing alerts back after this step removed them.
+	var stepErr error
+	err := s.withLock(ctx, args.CompanyID, func() error {
+		stepErr = s.offboardStepLocked(ctx, args, lastTry)
+		return nil
+	})
+	if errors.Is(err, errBusy) {
+		return fmt.Errorf("offboard company %d: a policy apply is in progress; retrying", args.CompanyID)
+	}
+	if err != nil {
+		return err
+	}
+	return stepErr
+}
+
+func (s *Service) offboardStepLocked(ctx context.Context, args OffboardArgs, lastTry bool) error {
 	row, err := s.q.GetOffboarding(ctx, args.CompanyID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return river.JobCancel(ErrNoOffboarding)
