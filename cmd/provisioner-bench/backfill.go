@@ -191,6 +191,7 @@ func readGoMemory(ctx context.Context, client *http.Client, base string) (goMemo
 	if err != nil {
 		return goMemory{}, err
 	}
+	req.Header.Set("Authorization", "Bearer "+benchMetricsToken)
 	resp, err := client.Do(req)
 	if err != nil {
 		return goMemory{}, err

@@ -78,12 +78,18 @@ type server struct {
 	maxHWM atomic.Uint64
 }
 
+// benchMetricsToken is the servers' METRICS_TOKEN.
+const benchMetricsToken = "bench-metrics-token-0123456789abcdef0123"
+
 // startServer runs the binary with the fake OpenAI and extra environment.
 func (b *bench) startServer(ctx context.Context, dbURL string, fake *openaitest.Server, extra ...string) (*server, error) {
 	cmd := exec.Command(b.bin, "serve")
 	cmd.Env = append(os.Environ(),
 		"APP_ENV=test", "ADDR=127.0.0.1:0", "DATABASE_URL="+dbURL,
 		"OPENAI_ADMIN_KEY="+benchKey, "OPENAI_BASE_URL="+fake.URL,
+		// The bench signs up from one address on purpose, and reads the
+		// server's memory from /metrics.
+		"SIGNUP_RATE_PER_IP=0", "METRICS_TOKEN="+benchMetricsToken,
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	stdout, err := cmd.StdoutPipe()

@@ -1,10 +1,10 @@
 -- name: CreateCompany :one
 INSERT INTO companies (
     name, industry, contact_name, contact_email, website, company_size, country,
-    signup_token, project_description, provisioning_status
+    signup_token, project_description, provisioning_status, name_key
 ) VALUES (
     @name, @industry, @contact_name, @contact_email, @website, @company_size, @country,
-    sqlc.narg('signup_token'), @project_description, @provisioning_status
+    sqlc.narg('signup_token'), @project_description, @provisioning_status, @name_key
 )
 RETURNING *;
 

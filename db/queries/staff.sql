@@ -81,3 +81,11 @@ DELETE FROM login_failures WHERE email = @email;
 
 -- name: DeleteLoginFailuresBefore :exec
 DELETE FROM login_failures WHERE at < @before;
+
+-- name: LockStaffAdmins :exec
+-- Serialises changes that could leave no active admin (two admins
+-- disabling each other at once).
+SELECT pg_advisory_xact_lock(7283003);
+
+-- name: CountOtherActiveAdmins :one
+SELECT count(*) FROM staff_users WHERE role = 'admin' AND NOT disabled AND id <> @id;

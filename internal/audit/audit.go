@@ -28,6 +28,8 @@ const (
 type Actor struct {
 	ID    int64
 	Email string
+	// Addr is the client address of the request, "" for the command line.
+	Addr string
 }
 
 // Entry is one audit log row.
@@ -48,7 +50,7 @@ type Entry struct {
 func Record(ctx context.Context, q *dbgen.Queries, e Entry) error {
 	p := dbgen.CreateAuditEntryParams{
 		ActorEmail: e.Actor.Email, Action: e.Action, CompanyName: e.CompanyName,
-		Before: e.Before, After: e.After, Detail: e.Detail,
+		Before: e.Before, After: e.After, Detail: e.Detail, ActorAddr: e.Actor.Addr,
 	}
 	if e.Actor.ID != 0 {
 		p.ActorID = &e.Actor.ID

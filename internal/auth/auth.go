@@ -79,6 +79,8 @@ var (
 	ErrEmailTaken      = errors.New("auth: a staff user with this email already exists")
 	ErrDisableSelf     = errors.New("auth: you cannot disable your own account")
 	ErrAlreadyDisabled = errors.New("auth: staff user is already disabled")
+	// ErrLastAdmin means the change would leave no active admin.
+	ErrLastAdmin = errors.New("auth: this is the last active admin; add another admin first")
 	// ErrBadCredentials is every failed login, whether or not the email
 	// exists, so that the answer never tells.
 	ErrBadCredentials = errors.New("auth: email or password is incorrect")

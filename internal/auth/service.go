@@ -47,6 +47,8 @@ type Service struct {
 	pool     *pgxpool.Pool
 	q        *dbgen.Queries
 	store    *sessions.CookieStore
+	cookie   string // the session cookie's name (CookieName or HostCookieName)
+	csrfKey  []byte // keys CSRF tokens (csrf.go)
 	ttl      time.Duration
 	throttle Throttle
 	hash     HashParams
@@ -84,17 +86,32 @@ func NewService(pool *pgxpool.Pool, o Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: derive cookie keys: %w", err)
 	}
+	csrfKey, err := hkdf.Key(sha256.New, []byte(o.Secret), nil, "provisioner csrf token key", 32)
+	if err != nil {
+		return nil, fmt.Errorf("auth: derive csrf key: %w", err)
+	}
 	store := sessions.NewCookieStore(hashKey, blockKey)
 	store.MaxAge(int(o.SessionTTL / time.Second)) // also bounds the age the codec accepts
 	store.Options.Path = "/"
 	store.Options.HttpOnly = true
 	store.Options.Secure = o.Secure
 	store.Options.SameSite = http.SameSiteLaxMode
+	cookie := CookieName
+	if o.Secure {
+		// __Host-: the browser takes the cookie only from a secure origin,
+		// for Path=/ and without Domain, so no sibling subdomain or plain
+		// HTTP page can set or overwrite it.
+		cookie = HostCookieName
+	}
 	return &Service{
-		pool: pool, q: dbgen.New(pool), store: store, ttl: o.SessionTTL,
+		pool: pool, q: dbgen.New(pool), store: store, cookie: cookie, csrfKey: csrfKey, ttl: o.SessionTTL,
 		throttle: o.Throttle, hash: o.Hash, now: o.Now,
 	}, nil
 }
+
+// CookieName is the name of the session cookie: HostCookieName when
+// cookies are Secure (production), else the package's CookieName.
+func (s *Service) CookieName() string { return s.cookie }
 
 // CookieStore is the gorilla/sessions store for the session cookie, which
 // carries only the session token and flash messages.
@@ -206,7 +223,10 @@ func (s *Service) GetUserByEmail(ctx context.Context, email string) (Account, er
 
 // DisableUser disables the staff user id and revokes all their sessions
 // at once, recording who did it. Returns ErrNotFound, ErrDisableSelf when
-// actor is that user, and ErrAlreadyDisabled (nothing changes).
+// actor is that user, ErrAlreadyDisabled (nothing changes) and
+// ErrLastAdmin when id is the last active admin: disables are serialised
+// in the database, so two admins disabling each other at the same moment
+// leave one of them active.
 func (s *Service) DisableUser(ctx context.Context, actor audit.Actor, id int64) (Account, error) {
 	if actor.ID == id {
 		return Account{}, ErrDisableSelf
@@ -214,10 +234,10 @@ func (s *Service) DisableUser(ctx context.Context, actor audit.Actor, id int64) 
 	var row dbgen.StaffUser
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		n, err := q.DisableStaffUser(ctx, id)
-		if err != nil {
+		if err := q.LockStaffAdmins(ctx); err != nil {
 			return err
 		}
+		var err error
 		row, err = q.GetStaffUser(ctx, id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
@@ -225,9 +245,22 @@ func (s *Service) DisableUser(ctx context.Context, actor audit.Actor, id int64) 
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if row.Disabled {
 			return ErrAlreadyDisabled
 		}
+		if Role(row.Role) == RoleAdmin {
+			others, err := q.CountOtherActiveAdmins(ctx, id)
+			if err != nil {
+				return err
+			}
+			if others == 0 {
+				return ErrLastAdmin
+			}
+		}
+		if _, err := q.DisableStaffUser(ctx, id); err != nil {
+			return err
+		}
+		row.Disabled = true
 		revoked, err := q.RevokeStaffSessionsOfUser(ctx, dbgen.RevokeStaffSessionsOfUserParams{UserID: id, Now: s.now()})
 		if err != nil {
 			return err
@@ -237,7 +270,7 @@ func (s *Service) DisableUser(ctx context.Context, actor audit.Actor, id int64) 
 			Detail: fmt.Sprintf("%s (%s); %d session(s) ended", row.Email, row.Role, revoked),
 		})
 	})
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrAlreadyDisabled) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrAlreadyDisabled) || errors.Is(err, ErrLastAdmin) {
 		return accountFromRow(row), err
 	}
 	if err != nil {

@@ -244,42 +244,57 @@ func TestService_Login(t *testing.T) {
 		}
 	})
 
-	t.Run("ThrottlePerEmail", func(t *testing.T) {
+	// Issue 12, finding 5: wrong passwords for an email from one address
+	// slow that address down, with growing waits, and never the account:
+	// the right password from an address that has not failed still works.
+	t.Run("ThrottlePerEmailAndAddr", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
 		b.addUser(t, "ops@example.com", auth.RoleSupport)
-		for i := range auth.DefaultThrottle.MaxPerEmail {
-			// Different addresses: only the account's count applies.
-			addr := "192.0.2." + string(rune('1'+i))
-			if _, _, err := b.svc.Login(ctx, "Ops@example.com", "wrong password!!", addr); !errors.Is(err, auth.ErrBadCredentials) {
+		const attacker, owner = "203.0.113.66", "198.51.100.1"
+		th := auth.DefaultThrottle
+		for i := range th.FreePerPair + 1 {
+			if _, _, err := b.svc.Login(ctx, "Ops@example.com", "wrong password!!", attacker); !errors.Is(err, auth.ErrBadCredentials) {
 				t.Fatalf("attempt %d: err = %v, want ErrBadCredentials", i+1, err)
 			}
-			b.clock.Advance(time.Minute)
 		}
-		// 5 failures at t=0..4m: locked until the first leaves the window at 15m.
-		_, _, err := b.svc.Login(ctx, "ops@example.com", testPassword, "198.51.100.1")
 		var te *auth.ThrottledError
-		if !errors.As(err, &te) {
-			t.Fatalf("right password while locked: err = %v, want ThrottledError", err)
+		_, _, err := b.svc.Login(ctx, "ops@example.com", testPassword, attacker)
+		if !errors.As(err, &te) || te.Wait != th.BaseDelay {
+			t.Fatalf("from the failing address: err = %v, want ThrottledError with wait %v", err, th.BaseDelay)
 		}
-		if te.Wait != 10*time.Minute || te.Minutes() != 10 {
-			t.Errorf("wait = %v (%d min), want 10m", te.Wait, te.Minutes())
+		// The owner, elsewhere, signs in at once.
+		if _, _, err := b.svc.Login(ctx, "ops@example.com", testPassword, owner); err != nil {
+			t.Fatalf("right password from another address: %v, want success", err)
 		}
-		// Other accounts from other addresses are unaffected.
+		// The owner's success does not reset the attacker's backoff, which
+		// doubles with each further failure.
+		if _, _, err := b.svc.Login(ctx, "ops@example.com", "wrong password!!", attacker); !errors.As(err, &te) {
+			t.Fatalf("attacker after the owner's login: err = %v, want ThrottledError", err)
+		}
+		b.clock.Advance(th.BaseDelay)
+		if _, _, err := b.svc.Login(ctx, "ops@example.com", "wrong password!!", attacker); !errors.Is(err, auth.ErrBadCredentials) {
+			t.Fatalf("after the wait: err = %v, want ErrBadCredentials", err)
+		}
+		if _, _, err := b.svc.Login(ctx, "ops@example.com", testPassword, attacker); !errors.As(err, &te) || te.Wait != 2*th.BaseDelay {
+			t.Fatalf("next wait: err = %v, want ThrottledError with wait %v", err, 2*th.BaseDelay)
+		}
+		// Other accounts from the failing address are not slowed.
 		b.addUser(t, "other@example.com", auth.RoleSupport)
-		if _, _, err := b.svc.Login(ctx, "other@example.com", testPassword, "198.51.100.1"); err != nil {
-			t.Errorf("other account: %v", err)
+		if _, _, err := b.svc.Login(ctx, "other@example.com", testPassword, attacker); err != nil {
+			t.Errorf("other account from the same address: %v", err)
 		}
-		b.clock.Advance(10 * time.Minute)
-		if _, _, err := b.svc.Login(ctx, "ops@example.com", testPassword, "198.51.100.1"); err != nil {
-			t.Fatalf("after the window: %v", err)
+		// After the wait the right password works there too, and clears
+		// that address's failures.
+		b.clock.Advance(2 * th.BaseDelay)
+		if _, _, err := b.svc.Login(ctx, "ops@example.com", testPassword, attacker); err != nil {
+			t.Fatalf("after the wait: %v", err)
 		}
-		// A success clears the account's failures.
-		if _, _, err := b.svc.Login(ctx, "ops@example.com", "wrong password!!", "198.51.100.1"); !errors.Is(err, auth.ErrBadCredentials) {
+		if _, _, err := b.svc.Login(ctx, "ops@example.com", "wrong password!!", attacker); !errors.Is(err, auth.ErrBadCredentials) {
 			t.Fatalf("err = %v, want ErrBadCredentials", err)
 		}
-		if _, _, err := b.svc.Login(ctx, "ops@example.com", testPassword, "198.51.100.1"); err != nil {
-			t.Errorf("one failure after a success locks out: %v", err)
+		if _, _, err := b.svc.Login(ctx, "ops@example.com", testPassword, attacker); err != nil {
+			t.Errorf("one failure after a success throttles: %v", err)
 		}
 	})
 

@@ -16,8 +16,12 @@ import (
 	"github.com/provisioner/provisioner/internal/db/dbgen"
 )
 
-// CookieName is the name of the session cookie.
+// CookieName is the name of the session cookie outside production.
 const CookieName = "provisioner_session"
+
+// HostCookieName is the session cookie's name with Secure cookies: the
+// __Host- prefix binds it to this exact host over HTTPS.
+const HostCookieName = "__Host-provisioner_session"
 
 // touchEvery is how stale a session's last_seen_at may get before a
 // request updates it, so that browsing does not write on every click.
@@ -28,7 +32,9 @@ const touchEvery = time.Minute
 // token (to be put in the cookie; only its hash is stored). Returns
 // ErrBadCredentials for an unknown email, a wrong password or a disabled
 // account alike, and a *ThrottledError, without checking the password,
-// while the email or the address has failed too often.
+// while this email has failed too often from addr, or addr has failed too
+// often for any email (throttle.go). addr is the client address (or the
+// network it is counted under).
 func (s *Service) Login(ctx context.Context, email, password, addr string) (User, string, error) {
 	key := emailKey(email)
 	if err := s.checkThrottle(ctx, key, addr); err != nil {
@@ -60,7 +66,9 @@ func (s *Service) Login(ctx context.Context, email, password, addr string) (User
 	now := s.now()
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		if err := q.DeleteLoginFailuresByEmail(ctx, key); err != nil {
+		// Only this address's failures for the account: someone failing
+		// from elsewhere keeps their backoff.
+		if err := q.DeleteLoginFailuresByEmailAndIP(ctx, dbgen.DeleteLoginFailuresByEmailAndIPParams{Email: key, Addr: addr}); err != nil {
 			return err
 		}
 		if err := q.SetStaffLastLogin(ctx, dbgen.SetStaffLastLoginParams{ID: row.ID, At: now}); err != nil {
@@ -114,12 +122,13 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	return nil
 }
 
-// checkThrottle returns a *ThrottledError while key or addr is locked out.
+// checkThrottle returns a *ThrottledError while the (key, addr) pair is
+// in its backoff or addr is locked out (throttle.go).
 func (s *Service) checkThrottle(ctx context.Context, key, addr string) error {
 	now := s.now()
 	since := now.Add(-s.throttle.Window)
-	byEmail, err := s.q.ListLoginFailuresByEmail(ctx, dbgen.ListLoginFailuresByEmailParams{
-		Email: key, Since: since, MaxRows: int32(s.throttle.MaxPerEmail),
+	byPair, err := s.q.ListLoginFailuresByEmailAndIP(ctx, dbgen.ListLoginFailuresByEmailAndIPParams{
+		Email: key, Addr: addr, Since: since, MaxRows: maxPairRows,
 	})
 	if err != nil {
 		return fmt.Errorf("check login throttle: %w", err)
@@ -131,7 +140,7 @@ func (s *Service) checkThrottle(ctx context.Context, key, addr string) error {
 		return fmt.Errorf("check login throttle: %w", err)
 	}
 	wait := max(
-		lockout(byEmail, s.throttle.MaxPerEmail, s.throttle.Window, now),
+		backoff(byPair, s.throttle.FreePerPair, s.throttle.BaseDelay, s.throttle.MaxDelay, now),
 		lockout(byAddr, s.throttle.MaxPerAddr, s.throttle.Window, now),
 	)
 	if wait > 0 {
@@ -197,8 +206,13 @@ func SessionToken(sess *sessions.Session) string {
 	return t
 }
 
-// SetSessionToken puts token in the cookie session, replacing any other.
-func SetSessionToken(sess *sessions.Session, token string) { sess.Values[tokenKey] = token }
+// SetSessionToken puts token in the cookie session, replacing any other,
+// and ends the pre-session, so that CSRF tokens issued before the login
+// no longer work (csrf.go).
+func SetSessionToken(sess *sessions.Session, token string) {
+	sess.Values[tokenKey] = token
+	delete(sess.Values, preSessionKey)
+}
 
 // ClearSessionToken removes the token from the cookie session.
 func ClearSessionToken(sess *sessions.Session) { delete(sess.Values, tokenKey) }

@@ -32,6 +32,40 @@ func TestLockout(t *testing.T) {
 	}
 }
 
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 10, 30, 12, 0, 0, 0, time.UTC)
+	fails := func(n int, newest time.Duration) []time.Time {
+		out := make([]time.Time, n)
+		for i := range out {
+			out[i] = now.Add(-newest - time.Duration(i)*time.Second)
+		}
+		return out
+	}
+	base, maxDelay := 30*time.Second, 15*time.Minute
+	for _, tt := range []struct {
+		name     string
+		failures []time.Time
+		want     time.Duration
+	}{
+		{"None", nil, 0},
+		{"Free", fails(3, 0), 0},
+		{"FirstDelay", fails(4, 0), 30 * time.Second},
+		{"Doubles", fails(5, 0), time.Minute},
+		{"DoublesAgain", fails(6, 0), 2 * time.Minute},
+		{"Capped", fails(40, 0), maxDelay},
+		{"PartlyWaited", fails(5, 20*time.Second), 40 * time.Second},
+		{"Waited", fails(4, time.Minute), 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := backoff(tt.failures, 3, base, maxDelay, now); got != tt.want {
+				t.Errorf("backoff = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestThrottledError_Minutes(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {

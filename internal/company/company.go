@@ -15,6 +15,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/namekey"
 	"github.com/provisioner/provisioner/internal/validation"
 )
 
@@ -125,8 +126,9 @@ var (
 )
 
 // Normalize trims the values and completes a website without a scheme.
+// The name keeps what was typed, in Unicode NFC (namekey.Display).
 func (p SignupParams) Normalize() SignupParams {
-	p.Name = collapseSpaces(p.Name)
+	p.Name = namekey.Display(collapseSpaces(p.Name))
 	p.Industry = strings.TrimSpace(p.Industry)
 	p.ContactName = collapseSpaces(p.ContactName)
 	p.ContactEmail = strings.TrimSpace(p.ContactEmail)
@@ -155,6 +157,14 @@ func (p SignupParams) Validate() error {
 		}
 	}
 	text(FieldName, p.Name, "Company name", true, MaxNameLen)
+	if _, bad := v[FieldName]; !bad {
+		switch err := namekey.Check(p.Name); {
+		case errors.Is(err, namekey.ErrBidiControl):
+			v[FieldName] = "Company name contains text-direction control characters, which are not allowed."
+		case errors.Is(err, namekey.ErrInvisible):
+			v[FieldName] = "Company name must contain at least one visible letter, digit or sign."
+		}
+	}
 	text(FieldContactName, p.ContactName, "Contact name", true, MaxNameLen)
 	text(FieldCountry, p.Country, "Country", false, MaxCountryLen)
 
@@ -195,6 +205,13 @@ func validWebsite(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
 		strings.Contains(u.Hostname(), ".") && u.User == nil
+}
+
+// NameKey is the key that makes the company's name unique among
+// look-alikes (see internal/namekey). It expects normalized params.
+func (p SignupParams) NameKey() *string {
+	k := namekey.Key(p.Name)
+	return &k
 }
 
 func collapseSpaces(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -35,6 +35,9 @@ func NewService(pool *pgxpool.Pool, rc *river.Client[pgx.Tx], prov *provision.Pr
 // SignupResult is what a signup produced.
 type SignupResult struct {
 	Company Company
+	// Resubmitted is true when the form had already been submitted: the
+	// company of the first submission is returned and nothing was created.
+	Resubmitted bool
 }
 
 // signupMargin is how long after the signup's own attempt the safety-net job
@@ -57,7 +60,7 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 	}
 	if p.Token != "" {
 		if r, err := s.q.GetCompanyBySignupToken(ctx, &p.Token); err == nil {
-			return SignupResult{Company: fromRow(r)}, nil
+			return SignupResult{Company: fromRow(r), Resubmitted: true}, nil
 		} else if !errors.Is(err, pgx.ErrNoRows) {
 			return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
 		}
@@ -74,7 +77,7 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 	configured := s.prov.Configured()
 	row, claim, err := s.insertSignup(ctx, conn, p, configured)
 	switch {
-	case db.IsUniqueViolation(err, "companies_name_lower_key"):
+	case db.IsUniqueViolation(err, "companies_name_lower_key"), db.IsUniqueViolation(err, "companies_name_key_key"):
 		return SignupResult{}, ErrNameTaken
 	case db.IsUniqueViolation(err, "companies_signup_token_key"):
 		// The same form, submitted twice at once: the other request won.
@@ -82,7 +85,7 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 		if err != nil {
 			return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
 		}
-		return SignupResult{Company: fromRow(r)}, nil
+		return SignupResult{Company: fromRow(r), Resubmitted: true}, nil
 	case err != nil:
 		return SignupResult{}, fmt.Errorf("signup %q: %w", p.Name, err)
 	}
@@ -126,6 +129,7 @@ func (s *Service) insertSignup(ctx context.Context, conn *pgxpool.Conn, p Signup
 			Name: p.Name, Industry: p.Industry, ContactName: p.ContactName, ContactEmail: p.ContactEmail,
 			Website: p.Website, CompanySize: p.Size, Country: p.Country, SignupToken: token,
 			ProjectDescription: ProjectDescription(p.Name, p.Industry), ProvisioningStatus: string(status),
+			NameKey: p.NameKey(),
 		})
 		if err != nil {
 			return err

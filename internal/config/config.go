@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -97,6 +98,20 @@ type Config struct {
 	// starts with no staff users. Never log the password.
 	AdminEmail    string
 	AdminPassword string
+
+	// TrustedProxies is TRUSTED_PROXIES: the reverse proxies whose
+	// X-Forwarded-For may be believed. Empty: the client address is the
+	// connection's, whatever the headers say.
+	TrustedProxies []netip.Prefix
+	// SignupRatePerIP is SIGNUP_RATE_PER_IP: public signups allowed per
+	// hour from one client address; 0 turns the limit off.
+	SignupRatePerIP int
+	// MetricsAddr is METRICS_ADDR: a separate listener for /metrics (an
+	// internal address). Empty: no metrics listener.
+	MetricsAddr string
+	// MetricsToken is METRICS_TOKEN: when set, /metrics is also served on
+	// the public address to "Authorization: Bearer <token>". Never log it.
+	MetricsToken string
 }
 
 // Production reports whether the app runs with production settings.
@@ -169,6 +184,13 @@ func Load(getenv func(string) string) (Config, error) {
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
 		p.fail("ADMIN_EMAIL", "and ADMIN_PASSWORD must be set together")
 	}
+	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES")
+	c.SignupRatePerIP = p.nonNegativeInt("SIGNUP_RATE_PER_IP", 5)
+	c.MetricsAddr = strings.TrimSpace(getenv("METRICS_ADDR"))
+	c.MetricsToken = strings.TrimSpace(getenv("METRICS_TOKEN"))
+	if c.MetricsToken != "" && len(c.MetricsToken) < MinAdminAPITokenLen {
+		p.fail("METRICS_TOKEN", fmt.Sprintf("is too short; want at least %d random characters (openssl rand -hex 32)", MinAdminAPITokenLen))
+	}
 	if len(p.problems) > 0 {
 		return Config{}, errors.New("configuration: " + strings.Join(p.problems, "; "))
 	}
@@ -227,6 +249,37 @@ func (p *parser) positiveInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (p *parser) nonNegativeInt(name string, def int) int {
+	v := strings.TrimSpace(p.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		p.fail(name, fmt.Sprintf("is %q; want a whole number, 0 or more", v))
+		return def
+	}
+	return n
+}
+
+// prefixes parses a comma- or space-separated list of IP addresses and
+// CIDR ranges; a bare address is a range of one.
+func (p *parser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(p.getenv(name), func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		if pr, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, pr.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(f); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p.fail(name, fmt.Sprintf("holds %q; want IP addresses or CIDR ranges such as 10.0.0.0/8, separated by commas", f))
+	}
+	return out
 }
 
 func (p *parser) httpURL(name, def string) string {

@@ -107,6 +107,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 	for _, r := range results {
 		logger.Info("applied migration", slog.String("file", r.Source.Path))
 	}
+	if err := keyNames(ctx, pool, logger); err != nil {
+		return err
+	}
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
 	if err != nil {
 		return fmt.Errorf("migrate river: %w", err)

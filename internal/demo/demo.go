@@ -20,6 +20,7 @@ import (
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
+	"github.com/provisioner/provisioner/internal/namekey"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 )
 
@@ -150,11 +151,11 @@ func seedCompany(ctx context.Context, tx pgx.Tx, f fixture, at time.Time) error 
 	var id int64
 	err := tx.QueryRow(ctx, `
 		INSERT INTO companies (name, industry, contact_name, contact_email, website, company_size, country,
-			created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12)
+			created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, name_key)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13)
 		RETURNING id`,
 		f.name, f.industry, f.contact, f.email, f.website, f.size, f.country,
-		at, projectID, company.ProjectDescription(f.name, f.industry), status, lastError,
+		at, projectID, company.ProjectDescription(f.name, f.industry), status, lastError, namekey.Key(f.name),
 	).Scan(&id)
 	if err != nil {
 		return err

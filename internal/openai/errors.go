@@ -138,7 +138,7 @@ func redact(s string) string { return keyPattern.ReplaceAllString(s, "sk-[redact
 func (c *Client) wrap(op string, resp *http.Response, err error) error {
 	e := &Error{Op: op}
 	if resp != nil {
-		e.RequestID = resp.Header.Get(requestIDHeader)
+		e.RequestID = requestID(resp.Header.Get(requestIDHeader))
 		e.StatusCode = resp.StatusCode
 	}
 	var apiErr *sdk.Error
@@ -147,7 +147,7 @@ func (c *Client) wrap(op string, resp *http.Response, err error) error {
 		e.StatusCode = apiErr.StatusCode
 		e.Type, e.Code, e.Message = apiErr.Type, apiErr.Code, apiErr.Message
 		if apiErr.Response != nil {
-			e.RequestID = apiErr.Response.Header.Get(requestIDHeader)
+			e.RequestID = requestID(apiErr.Response.Header.Get(requestIDHeader))
 			e.RetryAfter = parseRetryAfter(apiErr.Response.Header.Get(retryAfterHeader), time.Now())
 		}
 		classifyStatus(e)

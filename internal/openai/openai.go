@@ -192,7 +192,7 @@ func fromSDK(p *sdk.Project, resp *http.Response) Project {
 		out.ArchivedAt = &t
 	}
 	if resp != nil {
-		out.RequestID = resp.Header.Get(requestIDHeader)
+		out.RequestID = requestID(resp.Header.Get(requestIDHeader))
 	}
 	return out
 }

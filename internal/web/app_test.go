@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -59,14 +60,18 @@ type testApp struct {
 }
 
 type appOptions struct {
-	noKey         bool
-	signupTimeout time.Duration
-	work          bool // run background jobs
-	settings      provision.Settings
-	dbURL         string // a migrated database to use instead of a fresh one
-	apiToken      string // ADMIN_API_TOKEN
-	setupToken    string // a first run's setup token (setup.go)
-	jobsUI        bool   // serve River's job dashboard (jobs.go)
+	noKey          bool
+	signupTimeout  time.Duration
+	work           bool // run background jobs
+	settings       provision.Settings
+	dbURL          string         // a migrated database to use instead of a fresh one
+	apiToken       string         // ADMIN_API_TOKEN
+	setupToken     string         // a first run's setup token (setup.go)
+	jobsUI         bool           // serve River's job dashboard (jobs.go)
+	signupRate     int            // SIGNUP_RATE_PER_IP (0: off, as in most tests)
+	trustedProxies []netip.Prefix // TRUSTED_PROXIES
+	production     bool           // APP_ENV=production (Secure, __Host- cookies)
+	metricsToken   string         // METRICS_TOKEN: /metrics on the public address
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -88,7 +93,11 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	fake := openaitest.New(openaitest.Options{AdminKey: testAdminKey})
 	t.Cleanup(fake.Close)
 
-	cfg := config.Config{Env: config.EnvTest, SignupTimeout: o.signupTimeout, AdminAPIToken: o.apiToken}
+	cfg := config.Config{Env: config.EnvTest, SignupTimeout: o.signupTimeout, AdminAPIToken: o.apiToken,
+		SignupRatePerIP: o.signupRate, TrustedProxies: o.trustedProxies, MetricsToken: o.metricsToken}
+	if o.production {
+		cfg.Env = config.EnvProduction
+	}
 	if cfg.SignupTimeout == 0 {
 		cfg.SignupTimeout = 2 * time.Second
 	}

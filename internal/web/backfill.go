@@ -198,7 +198,9 @@ func runProps(c echo.Context, r provision.Run) pages.BackfillRunProps {
 
 // backfillRequest is the body of "POST /api/admin/openai/projects/backfill".
 type backfillRequest struct {
-	DryRun bool `json:"dry_run"`
+	// DryRun is required: a body without it (empty, {}) must not start a
+	// real run that creates projects, which can never be deleted.
+	DryRun *bool `json:"dry_run"`
 }
 
 // dryRunJSON answers a dry run.
@@ -280,7 +282,10 @@ func (s *Server) handleAPIBackfillStart(c echo.Context) error {
 	if dec.More() {
 		return echo.NewHTTPError(http.StatusBadRequest, "The body must hold one JSON object.")
 	}
-	if req.DryRun {
+	if req.DryRun == nil {
+		return echo.NewHTTPError(http.StatusBadRequest, `Field "dry_run" is required: send {"dry_run": true} to preview, or {"dry_run": false} to start a run.`)
+	}
+	if *req.DryRun {
 		dry, err := s.backfill.DryRun(ctx)
 		if err != nil {
 			return err

@@ -40,18 +40,17 @@ func (a *testApp) count(query string, args ...any) int {
 	return n
 }
 
-// csrfCookie is the CSRF token of the client's session: the value of the
-// cookie the forms' token must match.
+// csrfCookie is the CSRF token of the client's session, as the layout of
+// any dashboard page carries it (the token is bound to the server-side
+// session, no longer the value of a cookie).
 func (a *testApp) csrfCookie() string {
 	a.t.Helper()
-	u, _ := url.Parse(a.srv.URL)
-	for _, c := range a.client.Jar.Cookies(u) {
-		if c.Name == "_csrf" {
-			return c.Value
-		}
+	_, doc := a.get("/admin/companies")
+	token := doc.Find(`meta[name="csrf-token"]`).AttrOr("content", "")
+	if token == "" {
+		a.t.Fatal("no CSRF token on /admin/companies")
 	}
-	a.t.Fatal("no CSRF cookie yet")
-	return ""
+	return token
 }
 
 // waitRun follows a backfill run until it is over.
@@ -394,7 +393,7 @@ func TestBackfillAPI_Token(t *testing.T) {
 	if loc := resp.Header.Get("Location"); loc != backfillAPI+"/1" {
 		t.Errorf("Location = %q", loc)
 	}
-	resp, body = a.apiCall(http.MethodPost, backfillAPI, ``, tokenHeader)
+	resp, body = a.apiCall(http.MethodPost, backfillAPI, `{"dry_run": false}`, tokenHeader)
 	if resp.StatusCode != http.StatusConflict || body["id"] != 1.0 {
 		t.Errorf("second start = %d %v, want 409 with run 1", resp.StatusCode, body)
 	}

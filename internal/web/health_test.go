@@ -44,11 +44,13 @@ func TestHealthAndReadiness(t *testing.T) {
 
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	app := newTestApp(t, appOptions{})
+	app := newTestApp(t, appOptions{metricsToken: testMetricsToken})
 	if resp, _ := app.signup(validSignup("Metrics Co")); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("signup status %d", resp.StatusCode)
 	}
-	resp, err := app.client.Get(app.srv.URL + "/metrics")
+	req, _ := http.NewRequest(http.MethodGet, app.srv.URL+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testMetricsToken)
+	resp, err := app.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

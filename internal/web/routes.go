@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/provisioner/provisioner/static"
 )
@@ -16,17 +14,18 @@ func (s *Server) routes() {
 	e := s.e
 	s.commonMiddleware()
 
-	// Probes and metrics: no CSRF, no session.
+	// Probes and metrics: no CSRF, no session. /metrics is on the public
+	// address only for a bearer METRICS_TOKEN (metrics.go).
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
-	if s.gatherer != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{})))
+	if h := s.MetricsHandler(); h != nil && s.cfg.MetricsToken != "" {
+		e.GET("/metrics", echo.WrapHandler(h), s.requireMetricsToken)
 	}
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServerFS(static.FS))), cacheStatic)
 
 	// Browser pages: every state-changing form carries a CSRF token; the
 	// session cookie tells who is signed in (session.go).
-	pages := e.Group("", s.csrf(), s.staffSession())
+	pages := e.Group("", s.staffSession(), s.csrf)
 	pages.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/signup") })
 	pages.GET("/signup", s.handleSignupForm)
 	pages.POST("/signup", s.handleSignupSubmit)
@@ -35,36 +34,9 @@ func (s *Server) routes() {
 
 	// Staff dashboard (routes_admin.go) and JSON API (routes_api.go).
 	s.adminRoutes(pages)
-	s.apiRoutes(e.Group("/api", s.staffSession()))
+	s.apiRoutes(e.Group("/api", noStore, s.staffSession()))
 	s.jobsRoutes(e) // jobs.go: River's job dashboard
 
-}
-
-// csrf requires a token on every unsafe request. Echo would let browsers
-// that send Sec-Fetch-Site: same-origin through without one; we drop that
-// header first so that every form is held to the same, testable rule.
-func (s *Server) csrf() echo.MiddlewareFunc {
-	mw := middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "form:csrf,header:X-CSRF-Token",
-		ContextKey:     "csrf",
-		CookieName:     "_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   s.cfg.Production(),
-		CookieSameSite: http.SameSiteLaxMode,
-		CookieMaxAge:   86400,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden,
-				"This form has expired or did not come from this site. Reload the page and try again.").SetInternal(err)
-		},
-	})
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		h := mw(next)
-		return func(c echo.Context) error {
-			c.Request().Header.Del(echo.HeaderSecFetchSite)
-			return h(c)
-		}
-	}
 }
 
 func cacheStatic(next echo.HandlerFunc) echo.HandlerFunc {
@@ -72,10 +44,4 @@ func cacheStatic(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Response().Header().Set("Cache-Control", "public, max-age=3600")
 		return next(c)
 	}
-}
-
-// csrfToken is the token for the forms of the page being rendered.
-func csrfToken(c echo.Context) string {
-	t, _ := c.Get("csrf").(string)
-	return t
 }

@@ -5,7 +5,7 @@ import "github.com/labstack/echo/v4"
 // adminRoutes registers the staff dashboard under /admin. Each area
 // registers its own routes, in its own file.
 func (s *Server) adminRoutes(pages *echo.Group) {
-	admin := pages.Group("/admin", s.requireSetupDone)
+	admin := pages.Group("/admin", noStore, s.requireSetupDone)
 	s.loginRoutes(admin) // staff.go: /admin/login, /admin/logout (no session needed)
 	staff := admin.Group("", s.requireStaff)
 	s.staffRoutes(staff)    // staff.go: /admin/staff

@@ -42,7 +42,7 @@ func (s *Server) requireAPIAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="provisioner"`)
 				return echo.NewHTTPError(http.StatusUnauthorized, "The API token is not valid.")
 			}
-			c.Set(apiActorKey, audit.Actor{Email: "api"})
+			c.Set(apiActorKey, audit.Actor{Email: "api", Addr: c.RealIP()})
 			return next(c)
 		}
 		u, ok := currentUser(c)

@@ -22,6 +22,7 @@ import (
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/ratelimit"
 )
 
 // Deps are the services the web app is built on.
@@ -62,7 +63,11 @@ type Server struct {
 	jobsUI    http.Handler
 	sandbox   bool
 	setup     *firstRun // nil unless this is a first run
-	http      *http.Server
+	// signupLimit counts public signups per client address (signup.go).
+	signupLimit *ratelimit.Limiter
+	http        *http.Server
+	handler     http.Handler // e behind the cross-origin protection (csrf.go)
+	metricsHTTP *http.Server // the METRICS_ADDR listener, if any (metrics.go)
 }
 
 // NewServer builds the app with every route registered.
@@ -73,13 +78,15 @@ func NewServer(d Deps) *Server {
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
 		auth: d.Auth, backfill: d.Backfill, policy: d.Policy, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
-		setup: newFirstRun(d.SetupToken),
+		setup:       newFirstRun(d.SetupToken),
+		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),
 	}
 	e.HTTPErrorHandler = s.handleError
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 	s.routes()
+	s.handler = crossOrigin(e)
 	s.http = &http.Server{
-		Handler:           e,
+		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -88,14 +95,19 @@ func NewServer(d Deps) *Server {
 	return s
 }
 
-// Handler returns the app as an http.Handler (for tests).
-func (s *Server) Handler() http.Handler { return s.e }
+// Handler returns the app as an http.Handler (for tests), with the
+// cross-origin protection in front as it is served.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve answers requests on the configured address until Shutdown.
 func (s *Server) Serve(ready func(addr string)) error {
 	s.http.Addr = s.cfg.Addr
 	ln, err := listen(s.cfg.Addr)
 	if err != nil {
+		return err
+	}
+	if err := s.serveMetrics(); err != nil {
+		ln.Close()
 		return err
 	}
 	if ready != nil {
@@ -109,7 +121,12 @@ func (s *Server) Serve(ready func(addr string)) error {
 
 // Shutdown stops accepting connections and waits for in-flight requests
 // until ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.metricsHTTP != nil {
+		_ = s.metricsHTTP.Shutdown(ctx)
+	}
+	return s.http.Shutdown(ctx)
+}
 
 func (s *Server) commonMiddleware() {
 	s.e.Use(middleware.RequestID())
@@ -130,6 +147,7 @@ func (s *Server) commonMiddleware() {
 		ReferrerPolicy:        "strict-origin-when-cross-origin",
 	}))
 	s.e.Use(middleware.BodyLimit("1M"))
+	s.e.Use(rejectBadInput) // input.go
 }
 
 func hstsAge(production bool) int {

@@ -37,7 +37,7 @@ func currentUser(c echo.Context) (auth.User, bool) {
 // actor is the signed-in staff member as the audit log records them.
 func actor(c echo.Context) audit.Actor {
 	u, _ := currentUser(c)
-	return audit.Actor{ID: u.ID, Email: u.Email}
+	return audit.Actor{ID: u.ID, Email: u.Email, Addr: c.RealIP()}
 }
 
 // staffSession makes the session cookie available to the handlers and
@@ -55,7 +55,7 @@ func (s *Server) staffSession() echo.MiddlewareFunc {
 // decides what that means.
 func (s *Server) loadStaff(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		sess, err := cookieSession(c)
+		sess, err := s.cookieSession(c)
 		if err != nil {
 			return err
 		}
@@ -75,8 +75,8 @@ func (s *Server) loadStaff(next echo.HandlerFunc) echo.HandlerFunc {
 // cookieSession returns the request's session cookie: a new, empty one
 // when the cookie is missing or cannot be decoded (for instance because it
 // was made with another SESSION_SECRET).
-func cookieSession(c echo.Context) (*sessions.Session, error) {
-	sess, err := session.Get(auth.CookieName, c)
+func (s *Server) cookieSession(c echo.Context) (*sessions.Session, error) {
+	sess, err := session.Get(s.auth.CookieName(), c)
 	if sess == nil {
 		return nil, fmt.Errorf("session cookie: %w", err)
 	}
@@ -151,7 +151,7 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 // the next page rendered for this session. Call it before writing the
 // response: it sets the session cookie.
 func (s *Server) flash(c echo.Context, kind, text string) {
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err == nil {
 		auth.AddFlash(sess, kind, text)
 		err = sess.Save(c.Request(), c.Response())
@@ -164,7 +164,7 @@ func (s *Server) flash(c echo.Context, kind, text string) {
 // takeFlashes removes the pending flash messages from the session and
 // returns them, so that each is shown once.
 func (s *Server) takeFlashes(c echo.Context) []layouts.Flash {
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err != nil {
 		s.logger.Error("read flash messages", slog.Any("error", err))
 		return nil

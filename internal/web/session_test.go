@@ -20,10 +20,11 @@ import (
 	"github.com/provisioner/provisioner/internal/web"
 )
 
-// sessionCookie returns the session cookie a response sets, or nil.
+// sessionCookie returns the session cookie a response sets (by either of
+// its names), or nil.
 func sessionCookie(resp *http.Response) *http.Cookie {
 	for _, c := range resp.Cookies() {
-		if c.Name == auth.CookieName {
+		if c.Name == auth.CookieName || c.Name == auth.HostCookieName {
 			return c
 		}
 	}
@@ -188,6 +189,11 @@ func TestLogin_CookieFlagsProduction(t *testing.T) {
 	c := sessionCookie(resp)
 	if c == nil || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
 		t.Fatalf("production cookie = %+v, want Secure, HttpOnly, SameSite=Lax", c)
+	}
+	// The __Host- prefix: the browser accepts the cookie only over HTTPS,
+	// for Path=/ and with no Domain, so no sibling host can plant one.
+	if c.Name != auth.HostCookieName || c.Path != "/" || c.Domain != "" {
+		t.Errorf("production cookie %q path %q domain %q, want %s on / with no domain", c.Name, c.Path, c.Domain, auth.HostCookieName)
 	}
 	if resp, _ := app.get("/admin/staff"); resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /admin/staff over TLS: status %d", resp.StatusCode)

@@ -211,7 +211,7 @@ func (s *Server) handleSetupSubmit(c echo.Context) error {
 	if err := s.checkSetupToken(c, f.Token); err != nil { // another submission was first
 		return err
 	}
-	created, err := s.auth.CreateFirstAdmin(ctx, audit.Actor{Email: "first-run setup page"}, f.Email, f.Password)
+	created, err := s.auth.CreateFirstAdmin(ctx, audit.Actor{Email: "first-run setup page", Addr: c.RealIP()}, f.Email, f.Password)
 	switch {
 	case errors.As(err, &problems):
 		return s.renderSetup(c, http.StatusUnprocessableEntity, f.props(csrfToken(c), problems))
@@ -224,14 +224,14 @@ func (s *Server) handleSetupSubmit(c echo.Context) error {
 	}
 	s.logger.Info("first admin created on the setup page", slog.String("ip", c.RealIP()))
 
-	u, token, err := s.auth.Login(ctx, f.Email, f.Password, c.RealIP())
+	u, token, err := s.auth.Login(ctx, f.Email, f.Password, rateKey(c.RealIP()))
 	if err != nil {
 		// The account exists; signing in by hand still works.
 		s.logger.Warn("sign in the first admin", slog.Any("error", err))
 		s.flash(c, "success", "Your admin account is ready: sign in.")
 		return redirect(c, "/admin/login")
 	}
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err != nil {
 		return err
 	}

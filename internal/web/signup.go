@@ -1,14 +1,20 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/provisioner/provisioner/internal/company"
+	"github.com/provisioner/provisioner/internal/ratelimit"
 	"github.com/provisioner/provisioner/views/pages"
 )
 
@@ -67,8 +73,39 @@ func (s *Server) handleSignupSubmit(c echo.Context) error {
 	if f.SignupToken == "" {
 		f.SignupToken = newToken()
 	}
-	res, err := s.companies.CreateCompanyFromSignup(c.Request().Context(), f.params())
+	ctx := c.Request().Context()
+	// A form submitted again finds its company and spends no signup slot.
+	if _, err := s.companies.GetBySignupToken(ctx, f.SignupToken); err == nil {
+		return redirect(c, "/signup/done?token="+url.QueryEscape(f.SignupToken))
+	} else if !errors.Is(err, company.ErrNotFound) {
+		return err
+	}
 	var problems company.ValidationError
+	if err := f.params().Normalize().Validate(); err != nil && !errors.As(err, &problems) {
+		return err
+	}
+	if len(problems) > 0 {
+		return s.renderSignupForm(c, http.StatusUnprocessableEntity, f.props(csrfToken(c), problems))
+	}
+	// The per-address limit: the slot is taken before the company is
+	// created, so that concurrent requests cannot overshoot, and given
+	// back when no company came of it.
+	slot, err := s.signupLimit.Reserve(ctx, rateKey(c.RealIP()))
+	if limited, ok := ratelimit.IsLimited(err); ok {
+		s.logger.Warn("signup rate limited", slog.String("ip", c.RealIP()))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(limited.RetryAfter.Seconds())+1))
+		props := f.props(csrfToken(c), nil)
+		props.FormError = fmt.Sprintf("Too many signups from your network. Nothing was created; please try again in %s.", waitText(limited.RetryAfter))
+		return s.renderSignupForm(c, http.StatusTooManyRequests, props)
+	} else if err != nil {
+		return err
+	}
+	res, err := s.companies.CreateCompanyFromSignup(ctx, f.params())
+	if err != nil || res.Resubmitted {
+		if cerr := slot.Cancel(context.WithoutCancel(ctx)); cerr != nil {
+			s.logger.Error("give back signup slot", slog.Any("error", cerr))
+		}
+	}
 	switch {
 	case errors.As(err, &problems):
 	case errors.Is(err, company.ErrNameTaken):
@@ -77,14 +114,27 @@ func (s *Server) handleSignupSubmit(c echo.Context) error {
 		return err
 	}
 	if len(problems) > 0 {
-		props := f.props(csrfToken(c), problems)
-		if wantsFragment(c) {
-			return render(c, http.StatusUnprocessableEntity, pages.SignupForm(props))
-		}
-		return render(c, http.StatusUnprocessableEntity, pages.SignupPage(s.meta(c, "Sign up"), props))
+		return s.renderSignupForm(c, http.StatusUnprocessableEntity, f.props(csrfToken(c), problems))
 	}
-	_ = res
 	return redirect(c, "/signup/done?token="+url.QueryEscape(f.SignupToken))
+}
+
+// renderSignupForm answers with the form (a fragment for htmx, else the
+// page) holding the user's values and the problems.
+func (s *Server) renderSignupForm(c echo.Context, code int, props pages.SignupProps) error {
+	if wantsFragment(c) {
+		return render(c, code, pages.SignupForm(props))
+	}
+	return render(c, code, pages.SignupPage(s.meta(c, "Sign up"), props))
+}
+
+// waitText is a wait for people to read: "1 minute", "12 minutes".
+func waitText(d time.Duration) string {
+	m := int((d + time.Minute - 1) / time.Minute)
+	if m <= 1 {
+		return "1 minute"
+	}
+	return fmt.Sprintf("%d minutes", m)
 }
 
 // handleSignupDone handles "GET /signup/done?token=…": the confirmation,

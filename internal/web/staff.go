@@ -56,15 +56,12 @@ func (s *Server) handleLoginSubmit(c echo.Context) error {
 	}
 	props := pages.LoginProps{Email: strings.TrimSpace(f.Email), Next: safeNext(f.Next)}
 	ctx := c.Request().Context()
-	u, token, err := s.auth.Login(ctx, f.Email, f.Password, c.RealIP())
+	u, token, err := s.auth.Login(ctx, f.Email, f.Password, rateKey(c.RealIP()))
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(throttled.Wait.Seconds())+1))
-		props.Error = fmt.Sprintf("Too many attempts, try again in %d minutes.", throttled.Minutes())
-		if throttled.Minutes() == 1 {
-			props.Error = "Too many attempts, try again in 1 minute."
-		}
+		c.Response().Header().Set("Retry-After", strconv.Itoa(throttled.Seconds()))
+		props.Error = "Too many attempts, try again in " + throttleWait(throttled) + "."
 		s.logger.Warn("login throttled", slog.String("ip", c.RealIP()))
 		return s.renderLogin(c, http.StatusTooManyRequests, props)
 	case errors.Is(err, auth.ErrBadCredentials):
@@ -75,7 +72,7 @@ func (s *Server) handleLoginSubmit(c echo.Context) error {
 		return err
 	}
 
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err != nil {
 		return err
 	}
@@ -97,7 +94,7 @@ func (s *Server) handleLoginSubmit(c echo.Context) error {
 // handleLogout handles "POST /admin/logout": the server-side session is
 // revoked, so a copy of the old cookie no longer works either.
 func (s *Server) handleLogout(c echo.Context) error {
-	sess, err := cookieSession(c)
+	sess, err := s.cookieSession(c)
 	if err != nil {
 		return err
 	}
@@ -117,6 +114,21 @@ func (s *Server) renderLogin(c echo.Context, code int, p pages.LoginProps) error
 	m.Flashes = s.takeFlashes(c)
 	p.CSRF = m.CSRF
 	return render(c, code, pages.LoginPage(m, p))
+}
+
+// throttleWait is a login throttle's wait for people to read.
+func throttleWait(t *auth.ThrottledError) string {
+	switch n := t.Seconds(); {
+	case n < 60:
+		if n == 1 {
+			return "1 second"
+		}
+		return fmt.Sprintf("%d seconds", n)
+	case t.Minutes() == 1:
+		return "1 minute"
+	default:
+		return fmt.Sprintf("%d minutes", t.Minutes())
+	}
 }
 
 // afterLogin is where a login goes: next if given, else the dashboard.
@@ -203,6 +215,8 @@ func (s *Server) handleStaffDisable(c echo.Context) error {
 		s.flash(c, "error", "You cannot disable your own account.")
 	case errors.Is(err, auth.ErrAlreadyDisabled):
 		s.flash(c, "info", acc.Email+" was already disabled.")
+	case errors.Is(err, auth.ErrLastAdmin):
+		s.flash(c, "error", acc.Email+" is the last active admin and cannot be disabled. Add another admin first.")
 	case err != nil:
 		return err
 	default:

@@ -134,20 +134,20 @@ func TestLogin_ThrottlePerAccount(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t, appOptions{noKey: true})
 	app.createStaff("ops@example.com", auth.RoleSupport)
-	for i := range auth.DefaultThrottle.MaxPerEmail {
+	for i := range auth.DefaultThrottle.FreePerPair + 1 {
 		if resp, _ := app.login("OPS@example.com", "not the password", ""); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("attempt %d: status %d, want 401", i+1, resp.StatusCode)
 		}
 	}
 	resp, doc := app.login("ops@example.com", testStaffPassword, "")
 	if resp.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("6th attempt with the right password: status %d, want 429", resp.StatusCode)
+		t.Fatalf("right password right after the failures from the same address: status %d, want 429", resp.StatusCode)
 	}
-	if got := strings.TrimSpace(doc.Find("#login-error").Text()); !strings.Contains(got, "Too many attempts, try again in 15 minutes.") {
+	if got := strings.TrimSpace(doc.Find("#login-error").Text()); !strings.Contains(got, "Too many attempts, try again in 30 seconds.") {
 		t.Errorf("message = %q", got)
 	}
-	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 14*60 || ra > 15*60+1 {
-		t.Errorf("Retry-After = %q, want about 900", resp.Header.Get("Retry-After"))
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 29 || ra > 31 {
+		t.Errorf("Retry-After = %q, want about 30", resp.Header.Get("Retry-After"))
 	}
 	if r, _ := app.get("/admin/staff"); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("throttled login signed in: GET /admin/staff status %d", r.StatusCode)

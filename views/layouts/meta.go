@@ -33,9 +33,9 @@ type Flash struct {
 	Text string
 }
 
-// htmxConfig makes htmx 2 swap 422 responses (re-rendered forms with errors)
+// htmxConfig makes htmx 2 swap 422 and 429 responses (re-rendered forms with errors)
 // and keeps it from injecting an inline <style> that the CSP would block.
-const htmxConfig = `{"includeIndicatorStyles":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
+const htmxConfig = `{"includeIndicatorStyles":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"42[29]","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
 
 // hxHeaders returns the JSON object for the body's hx-headers attribute.
 // It is built with encoding/json so a token can never break out of the

@@ -10,9 +10,9 @@ import (
 )
 
 const createAuditEntry = `-- name: CreateAuditEntry :one
-INSERT INTO audit_log (actor_id, actor_email, action, company_id, company_name, before, after, detail)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-RETURNING id, at, actor_id, actor_email, action, company_id, company_name, before, after, detail
+INSERT INTO audit_log (actor_id, actor_email, action, company_id, company_name, before, after, detail, actor_addr)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING id, at, actor_id, actor_email, action, company_id, company_name, before, after, detail, actor_addr
 `
 
 type CreateAuditEntryParams struct {
@@ -24,6 +24,7 @@ type CreateAuditEntryParams struct {
 	Before      string
 	After       string
 	Detail      string
+	ActorAddr   string
 }
 
 func (q *Queries) CreateAuditEntry(ctx context.Context, arg CreateAuditEntryParams) (AuditLog, error) {
@@ -36,6 +37,7 @@ func (q *Queries) CreateAuditEntry(ctx context.Context, arg CreateAuditEntryPara
 		arg.Before,
 		arg.After,
 		arg.Detail,
+		arg.ActorAddr,
 	)
 	var i AuditLog
 	err := row.Scan(
@@ -49,6 +51,7 @@ func (q *Queries) CreateAuditEntry(ctx context.Context, arg CreateAuditEntryPara
 		&i.Before,
 		&i.After,
 		&i.Detail,
+		&i.ActorAddr,
 	)
 	return i, err
 }

@@ -13,12 +13,12 @@ import (
 const createCompany = `-- name: CreateCompany :one
 INSERT INTO companies (
     name, industry, contact_name, contact_email, website, company_size, country,
-    signup_token, project_description, provisioning_status
+    signup_token, project_description, provisioning_status, name_key
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7,
-    $8, $9, $10
+    $8, $9, $10, $11
 )
-RETURNING id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at
+RETURNING id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key
 `
 
 type CreateCompanyParams struct {
@@ -32,6 +32,7 @@ type CreateCompanyParams struct {
 	SignupToken        *string
 	ProjectDescription string
 	ProvisioningStatus string
+	NameKey            *string
 }
 
 func (q *Queries) CreateCompany(ctx context.Context, arg CreateCompanyParams) (Company, error) {
@@ -46,6 +47,7 @@ func (q *Queries) CreateCompany(ctx context.Context, arg CreateCompanyParams) (C
 		arg.SignupToken,
 		arg.ProjectDescription,
 		arg.ProvisioningStatus,
+		arg.NameKey,
 	)
 	var i Company
 	err := row.Scan(
@@ -65,12 +67,13 @@ func (q *Queries) CreateCompany(ctx context.Context, arg CreateCompanyParams) (C
 		&i.ProvisioningStatus,
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
+		&i.NameKey,
 	)
 	return i, err
 }
 
 const getCompany = `-- name: GetCompany :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at FROM companies WHERE id = $1
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE id = $1
 `
 
 func (q *Queries) GetCompany(ctx context.Context, id int64) (Company, error) {
@@ -93,12 +96,13 @@ func (q *Queries) GetCompany(ctx context.Context, id int64) (Company, error) {
 		&i.ProvisioningStatus,
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
+		&i.NameKey,
 	)
 	return i, err
 }
 
 const getCompanyByName = `-- name: GetCompanyByName :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at FROM companies WHERE lower(name) = lower($1)
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE lower(name) = lower($1)
 `
 
 func (q *Queries) GetCompanyByName(ctx context.Context, name string) (Company, error) {
@@ -121,12 +125,13 @@ func (q *Queries) GetCompanyByName(ctx context.Context, name string) (Company, e
 		&i.ProvisioningStatus,
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
+		&i.NameKey,
 	)
 	return i, err
 }
 
 const getCompanyByProjectID = `-- name: GetCompanyByProjectID :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at FROM companies WHERE openai_project_id = $1
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE openai_project_id = $1
 `
 
 func (q *Queries) GetCompanyByProjectID(ctx context.Context, projectID *string) (Company, error) {
@@ -149,12 +154,13 @@ func (q *Queries) GetCompanyByProjectID(ctx context.Context, projectID *string) 
 		&i.ProvisioningStatus,
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
+		&i.NameKey,
 	)
 	return i, err
 }
 
 const getCompanyBySignupToken = `-- name: GetCompanyBySignupToken :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at FROM companies WHERE signup_token = $1
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE signup_token = $1
 `
 
 func (q *Queries) GetCompanyBySignupToken(ctx context.Context, signupToken *string) (Company, error) {
@@ -177,12 +183,13 @@ func (q *Queries) GetCompanyBySignupToken(ctx context.Context, signupToken *stri
 		&i.ProvisioningStatus,
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
+		&i.NameKey,
 	)
 	return i, err
 }
 
 const getCompanyForUpdate = `-- name: GetCompanyForUpdate :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at FROM companies WHERE id = $1 FOR UPDATE
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) GetCompanyForUpdate(ctx context.Context, id int64) (Company, error) {
@@ -205,6 +212,7 @@ func (q *Queries) GetCompanyForUpdate(ctx context.Context, id int64) (Company, e
 		&i.ProvisioningStatus,
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
+		&i.NameKey,
 	)
 	return i, err
 }

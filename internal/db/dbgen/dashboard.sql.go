@@ -31,7 +31,7 @@ func (q *Queries) CompanyTotals(ctx context.Context) (CompanyTotalsRow, error) {
 }
 
 const listAuditEntries = `-- name: ListAuditEntries :many
-SELECT id, at, actor_id, actor_email, action, company_id, company_name, before, after, detail FROM audit_log
+SELECT id, at, actor_id, actor_email, action, company_id, company_name, before, after, detail, actor_addr FROM audit_log
 WHERE ($1::text = '' OR action = $1::text)
   AND ($2::text = '' OR lower(actor_email) LIKE lower($2::text))
   AND ($3::text = '' OR lower(company_name) LIKE lower($3::text))
@@ -79,6 +79,7 @@ func (q *Queries) ListAuditEntries(ctx context.Context, arg ListAuditEntriesPara
 			&i.Before,
 			&i.After,
 			&i.Detail,
+			&i.ActorAddr,
 		); err != nil {
 			return nil, err
 		}
@@ -91,7 +92,7 @@ func (q *Queries) ListAuditEntries(ctx context.Context, arg ListAuditEntriesPara
 }
 
 const listCompaniesByName = `-- name: ListCompaniesByName :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -155,6 +156,7 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -168,7 +170,7 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 }
 
 const listCompaniesByNameDesc = `-- name: ListCompaniesByNameDesc :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -233,6 +235,7 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -246,7 +249,7 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 }
 
 const listCompaniesNewest = `-- name: ListCompaniesNewest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -310,6 +313,7 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -323,7 +327,7 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 }
 
 const listCompaniesOldest = `-- name: ListCompaniesOldest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
@@ -387,6 +391,7 @@ func (q *Queries) ListCompaniesOldest(ctx context.Context, arg ListCompaniesOlde
 			&i.Company.ProvisioningStatus,
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
+			&i.Company.NameKey,
 			&i.NameKey,
 		); err != nil {
 			return nil, err

@@ -19,6 +19,7 @@ type AuditLog struct {
 	Before      string
 	After       string
 	Detail      string
+	ActorAddr   string
 }
 
 type BackfillItem struct {
@@ -68,6 +69,7 @@ type Company struct {
 	ProvisioningStatus string
 	ProvisioningError  string
 	NextAttemptAt      *time.Time
+	NameKey            *string
 }
 
 type CompanyCount struct {
@@ -172,6 +174,13 @@ type ProvisionAttempt struct {
 	HTTPStatus      *int32
 	OpenAIRequestID string
 	Resolved        bool
+}
+
+type RateEvent struct {
+	ID     int64
+	Bucket string
+	Key    string
+	At     time.Time
 }
 
 type StaffSession struct {

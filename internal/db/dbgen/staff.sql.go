@@ -10,6 +10,17 @@ import (
 	"time"
 )
 
+const countOtherActiveAdmins = `-- name: CountOtherActiveAdmins :one
+SELECT count(*) FROM staff_users WHERE role = 'admin' AND NOT disabled AND id <> $1
+`
+
+func (q *Queries) CountOtherActiveAdmins(ctx context.Context, id int64) (int64, error) {
+	row := q.db.QueryRow(ctx, countOtherActiveAdmins, id)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const countStaffUsers = `-- name: CountStaffUsers :one
 SELECT count(*) FROM staff_users
 `
@@ -325,6 +336,17 @@ func (q *Queries) ListStaffUsers(ctx context.Context) ([]StaffUser, error) {
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockStaffAdmins = `-- name: LockStaffAdmins :exec
+SELECT pg_advisory_xact_lock(7283003)
+`
+
+// Serialises changes that could leave no active admin (two admins
+// disabling each other at once).
+func (q *Queries) LockStaffAdmins(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, lockStaffAdmins)
+	return err
 }
 
 const revokeStaffSession = `-- name: RevokeStaffSession :exec
