@@ -264,10 +264,10 @@ func integer(raw json.RawMessage, minimum, maximum int64) (int64, string) {
 		return 0, "no fractions"
 	case err != nil:
 		return 0, "too large"
-	case n < minimum && minimum > 0:
-		return 0, fmt.Sprintf("at least %d", minimum)
 	case n < 0:
 		return 0, "no negative amounts"
+	case n < minimum:
+		return 0, fmt.Sprintf("at least %d", minimum)
 	case n > maximum:
 		return 0, fmt.Sprintf("at most %d", maximum)
 	}

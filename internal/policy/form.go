@@ -16,7 +16,7 @@ import (
 // document; an empty value means the key is absent.
 //
 //	spend_limit_cents  50000
-//	alerts             one per line: 40000 ops@example.com, fin@example.com
+//	alerts             one per line: 40000 ops@example.com, fin@example.com ("none": no alerts)
 //	rate_limits        one per line: gpt-4o-mini max_requests_per_1_minute=500 max_tokens_per_1_minute=200000
 //	allowed_models     gpt-4o-mini, gpt-4.1
 type Form struct {
@@ -55,7 +55,9 @@ func ParseForm(f Form) (Document, error) {
 		doc["spend_limit_cents"] = jsonValue(strings.ReplaceAll(v, ",", ""))
 	}
 	var alertLines []string
-	if lines := nonEmptyLines(f.Alerts); len(lines) > 0 {
+	if strings.EqualFold(strings.TrimSpace(f.Alerts), "none") {
+		doc["alerts"] = json.RawMessage("[]") // no alerts at all: ours remove any
+	} else if lines := nonEmptyLines(f.Alerts); len(lines) > 0 {
 		alertLines = lines
 		items := make([]map[string]any, len(lines))
 		for i, l := range lines {
@@ -134,6 +136,9 @@ func FormOf(d Document) Form {
 		lines = append(lines, strconv.FormatInt(a.ThresholdCents, 10)+" "+strings.Join(a.Recipients, ", "))
 	}
 	f.Alerts = strings.Join(lines, "\n")
+	if d.HasAlerts() && len(d.Alerts) == 0 {
+		f.Alerts = "none"
+	}
 	lines = nil
 	for _, model := range slices.Sorted(maps.Keys(d.RateLimits)) {
 		fields := d.RateLimits[model].Fields()

@@ -392,7 +392,7 @@ func PolicyFormFields(csrf string, f PolicyForm) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = policyTextarea("alerts", "Spend alerts", f.Alerts, f.Errors["alerts"], "40000 ops@example.com, fin@example.com", "One alert per line: the threshold in cents, then the emails.").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = policyTextarea("alerts", "Spend alerts", f.Alerts, f.Errors["alerts"], "40000 ops@example.com, fin@example.com", "One alert per line: the threshold in cents, then the emails. \"none\" removes every alert.").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
