@@ -47,24 +47,50 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 	if s.client == nil {
 		return rep, ErrDisabled
 	}
-	tmpl, err := s.Template(ctx)
-	if err != nil {
-		return rep, err
-	}
 	var calls atomic.Int64
 	cl := counting{Client: s.client, n: &calls}
-
-	type item struct {
-		row dbgen.ListLinkedForReconcileRow
+	var after int64
+	for {
+		part, last, more, err := s.reconcileRange(ctx, cl, after, 0)
+		rep.add(part)
+		if err != nil {
+			return rep, err
+		}
+		if !more {
+			break
+		}
+		after = last
 	}
-	work := make(chan item)
+	n, err := s.findOrphans(ctx, cl)
+	rep.Orphans = n
+	rep.Calls = calls.Load()
+	rep.Duration = time.Since(start)
+	return rep, err
+}
+
+func (r *ReconcileReport) add(o ReconcileReport) {
+	r.Checked += o.Checked
+	r.Drifted += o.Drifted
+	r.Missing += o.Missing
+	r.Fixed += o.Fixed
+	r.Errors += o.Errors
+}
+
+// reconcileRange checks the linked companies after the ID after, at most
+// limit of them (0: all); more is true when some are left, from last on.
+func (s *Service) reconcileRange(ctx context.Context, cl Client, after int64, limit int) (rep ReconcileReport, last int64, more bool, err error) {
+	tmpl, err := s.Template(ctx)
+	if err != nil {
+		return rep, after, false, err
+	}
+	work := make(chan dbgen.ListLinkedForReconcileRow)
 	var mu sync.Mutex
 	var firstErr error
 	var wg sync.WaitGroup
 	for range s.settings.ReconcileConcurrency {
 		wg.Go(func() {
-			for it := range work {
-				res, err := s.reconcileOne(ctx, cl, tmpl, it.row)
+			for row := range work {
+				res, err := s.reconcileOne(ctx, cl, tmpl, row)
 				mu.Lock()
 				rep.Checked++
 				switch {
@@ -86,38 +112,44 @@ func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
 			}
 		})
 	}
-	var after int64
 	var listErr error
+	last, sent := after, 0
 	for ctx.Err() == nil {
-		rows, err := s.q.ListLinkedForReconcile(ctx, dbgen.ListLinkedForReconcileParams{AfterID: after, MaxRows: 500})
+		page := int32(500)
+		if limit > 0 {
+			page = int32(min(500, limit-sent))
+		}
+		rows, err := s.q.ListLinkedForReconcile(ctx, dbgen.ListLinkedForReconcileParams{AfterID: last, MaxRows: page})
 		if err != nil {
 			listErr = err
 			break
 		}
 		for _, r := range rows {
-			work <- item{r}
+			work <- r
 		}
-		if len(rows) < 500 {
+		sent += len(rows)
+		if len(rows) > 0 {
+			last = rows[len(rows)-1].ID
+		}
+		if len(rows) < int(page) {
 			break
 		}
-		after = rows[len(rows)-1].ID
+		if limit > 0 && sent >= limit {
+			more = true
+			break
+		}
 	}
 	close(work)
 	wg.Wait()
-	if listErr != nil {
-		return rep, listErr
+	switch {
+	case listErr != nil:
+		return rep, last, false, listErr
+	case firstErr != nil:
+		return rep, last, false, firstErr
+	case ctx.Err() != nil:
+		return rep, last, false, ctx.Err()
 	}
-	if firstErr != nil {
-		return rep, firstErr
-	}
-	if err := ctx.Err(); err != nil {
-		return rep, err
-	}
-	n, err := s.findOrphans(ctx, cl)
-	rep.Orphans = n
-	rep.Calls = calls.Load()
-	rep.Duration = time.Since(start)
-	return rep, err
+	return rep, last, more, nil
 }
 
 func isOpenAI(err error) bool { _, ok := openai.AsError(err); return ok }
@@ -243,8 +275,12 @@ func (s *Service) ForgetOrphan(ctx context.Context, projectID string) error {
 	return s.q.DeleteOrphan(ctx, projectID)
 }
 
-// ReconcileArgs is the periodic reconcile job.
-type ReconcileArgs struct{}
+// ReconcileArgs is one part of a reconcile run: the periodic job starts at
+// AfterID 0, and each part enqueues the next until the last one, which
+// also looks for orphan projects.
+type ReconcileArgs struct {
+	AfterID int64 `json:"after_id,omitempty"`
+}
 
 // Kind implements river.JobArgs.
 func (ReconcileArgs) Kind() string { return "policy_reconcile" }
@@ -260,18 +296,25 @@ type ReconcileWorker struct {
 	s *Service
 }
 
-// Timeout implements river.Worker: a reconcile of thousands of projects at
-// 100 requests/s takes minutes.
-func (w *ReconcileWorker) Timeout(*river.Job[ReconcileArgs]) time.Duration { return 2 * time.Hour }
-
 // Work implements river.Worker.
 func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs]) error {
 	if !w.s.Enabled() {
 		return nil
 	}
-	rep, err := w.s.Reconcile(ctx)
-	w.s.logger.Info("policy reconcile finished", "checked", rep.Checked, "drifted", rep.Drifted, "missing", rep.Missing,
-		"orphans", rep.Orphans, "fixed", rep.Fixed, "errors", rep.Errors, "calls", rep.Calls, "duration", rep.Duration)
+	var calls atomic.Int64
+	cl := counting{Client: w.s.client, n: &calls}
+	rep, last, more, err := w.s.reconcileRange(ctx, cl, job.Args.AfterID, w.s.settings.ReconcileChunk)
+	if err != nil {
+		return err
+	}
+	if more {
+		_, err = w.s.river.Insert(ctx, ReconcileArgs{AfterID: last}, nil)
+	} else {
+		rep.Orphans, err = w.s.findOrphans(ctx, cl)
+	}
+	w.s.logger.Info("policy reconcile part finished", "after_id", job.Args.AfterID, "checked", rep.Checked,
+		"drifted", rep.Drifted, "missing", rep.Missing, "orphans", rep.Orphans, "fixed", rep.Fixed,
+		"errors", rep.Errors, "calls", calls.Load(), "last", !more)
 	return err
 }
 

@@ -90,3 +90,52 @@ func TestOffboard_RiverProcessStopsMidwayAndAnotherFinishes(t *testing.T) {
 		t.Errorf("project %s", p.Status)
 	}
 }
+
+// The periodic reconcile runs in parts of ReconcileChunk companies, each a
+// job that enqueues the next; the last finds the orphans.
+func TestReconcileJob_RunsInParts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(s *Settings) { s.ReconcileChunk = 2 })
+	b.setTemplate(t, `{"spend_limit_cents": 1000}`)
+	var ids []int64
+	for _, n := range []string{"P1", "P2", "P3", "P4", "P5"} {
+		id, _ := b.company(t, n)
+		ids = append(ids, id)
+	}
+	b.applyNow(t)
+	for _, id := range ids {
+		st := b.status(t, id)
+		b.fake.Tamper(st.ProjectID, func(_ *openaitest.Project, g *openaitest.Guardrails) { g.SpendLimit = nil })
+	}
+	orphan := b.fake.AddProject("Loose", false)
+	rc := workingClient(t, b, b.svc)
+	t.Cleanup(func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = rc.StopAndCancel(sctx)
+	})
+	if _, err := rc.Insert(b.ctx, ReconcileArgs{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		drifted := 0
+		for _, id := range ids {
+			if b.status(t, id).State == StateDrifted {
+				drifted++
+			}
+		}
+		orphans, _ := b.svc.Orphans(b.ctx)
+		if drifted == len(ids) && len(orphans) == 1 && orphans[0].ProjectID == orphan.ID {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d drifted, orphans %+v", drifted, len(ids), orphans)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var parts int
+	if err := b.pool.QueryRow(b.ctx, `SELECT count(*) FROM river_job WHERE kind = $1`, ReconcileArgs{}.Kind()).Scan(&parts); err != nil || parts != 3 {
+		t.Errorf("%d reconcile jobs, want 3 (2 + 2 + 1 companies)", parts)
+	}
+}

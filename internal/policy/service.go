@@ -68,6 +68,10 @@ type Settings struct {
 	ReconcileConcurrency int
 	// SweepInterval is how often pending policies are turned into jobs.
 	SweepInterval time.Duration
+	// ReconcileChunk is how many companies one reconcile job checks (300:
+	// at 100 requests/s and 5 calls each, about 15 s), so that a long
+	// reconcile is never taken for a stuck job by River's rescuer.
+	ReconcileChunk int
 }
 
 func (s Settings) withDefaults() Settings {
@@ -85,6 +89,9 @@ func (s Settings) withDefaults() Settings {
 	}
 	if s.ReconcileConcurrency <= 0 {
 		s.ReconcileConcurrency = 10
+	}
+	if s.ReconcileChunk <= 0 {
+		s.ReconcileChunk = 300
 	}
 	if s.SweepInterval <= 0 {
 		s.SweepInterval = 10 * time.Second
