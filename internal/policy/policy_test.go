@@ -536,3 +536,22 @@ func TestOffboard_FailureShowsWhereItStoppedAndResumes(t *testing.T) {
 		t.Errorf("resume of a finished offboarding: %v", err)
 	}
 }
+
+func TestDisabled_NothingIsApplied(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(s *Settings) { s.Enabled = false })
+	b.setTemplate(t, `{"spend_limit_cents": 1000}`)
+	id, pid := b.company(t, "Off")
+	if n, err := b.svc.Sweep(b.ctx); err != nil || n != 0 {
+		t.Errorf("sweep with policies disabled enqueued %d (%v)", n, err)
+	}
+	if res, err := b.svc.Apply(b.ctx, id, Attempt{Trigger: TriggerManual}); err != nil || res.Outcome != Skipped {
+		t.Errorf("apply = %+v, %v; want skipped", res, err)
+	}
+	if err := b.svc.Reapply(b.ctx, id, admin); !errors.Is(err, ErrDisabled) {
+		t.Errorf("re-apply: %v", err)
+	}
+	if g, _ := b.fake.GuardrailsOf(pid); g.SpendLimit != nil {
+		t.Errorf("a disabled policy wrote a limit: %+v", g.SpendLimit)
+	}
+}
