@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -15,14 +16,16 @@ import (
 //
 // Until the service tokens of the keys work (internal/apitoken, scope
 // companies:write) are merged, they sit behind requireAPIAdmin, like the
-// backfill: ADMIN_API_TOKEN or an admin's session. Swapping that middleware
-// for requireScope("companies:read"/"companies:write") is the whole change.
+// backfill: ADMIN_API_TOKEN or an admin's session. When they are: use
+// requireScope(companies:write) for the two POSTs, drop the GET here and
+// add `Policy apiPolicy json:"policy"` to the keys work's company view,
+// filled by apiPolicyOf.
 func (s *Server) apiPolicyRoutes(api *echo.Group) {
 	if s.policy == nil {
 		return
 	}
 	g := api.Group("/v1/companies", s.requireAPIAdmin)
-	g.GET("/:id", s.handleAPICompanyGet)
+	g.GET("/:id", s.handleAPIPolicyCompanyGet)
 	g.POST("/:id/policy/apply", s.handleAPIPolicyApply)
 	g.POST("/:id/offboard", s.handleAPIOffboard)
 }
@@ -42,7 +45,7 @@ type apiOffboarding struct {
 	Error string `json:"error,omitempty"`
 }
 
-type apiCompany struct {
+type policyAPICompany struct {
 	ID              int64           `json:"id"`
 	Name            string          `json:"name"`
 	OpenAIProjectID *string         `json:"openai_project_id"`
@@ -51,28 +54,24 @@ type apiCompany struct {
 	Offboarding     *apiOffboarding `json:"offboarding,omitempty"`
 }
 
-func (s *Server) apiCompany(c echo.Context, id int64) (apiCompany, error) {
+func (s *Server) policyAPICompanyOf(c echo.Context, id int64) (policyAPICompany, error) {
 	ctx := c.Request().Context()
 	co, err := s.companies.Get(ctx, id)
 	if err != nil {
-		return apiCompany{}, err
+		return policyAPICompany{}, err
 	}
-	st, err := s.policy.Status(ctx, id)
+	pol, err := s.apiPolicyOf(ctx, id)
 	if err != nil {
-		return apiCompany{}, err
+		return policyAPICompany{}, err
 	}
-	out := apiCompany{ID: co.ID, Name: co.Name, Status: string(co.Status),
-		Policy: apiPolicy{State: st.State, Error: st.Error, AppliedAt: st.AppliedAt, CheckedAt: st.CheckedAt, Differences: st.Differences}}
-	if out.Policy.Differences == nil {
-		out.Policy.Differences = []policy.Difference{}
-	}
+	out := policyAPICompany{ID: co.ID, Name: co.Name, Status: string(co.Status), Policy: pol}
 	if co.OpenAIProjectID != "" {
 		pid := co.OpenAIProjectID
 		out.OpenAIProjectID = &pid
 	}
 	off, ok, err := s.policy.GetOffboarding(ctx, id)
 	if err != nil {
-		return apiCompany{}, err
+		return policyAPICompany{}, err
 	}
 	if ok {
 		out.Status = "offboarded"
@@ -81,13 +80,26 @@ func (s *Server) apiCompany(c echo.Context, id int64) (apiCompany, error) {
 	return out, nil
 }
 
-// handleAPICompanyGet handles "GET /api/v1/companies/:id".
-func (s *Server) handleAPICompanyGet(c echo.Context) error {
+// apiPolicyOf is the "policy" member of company id's API view.
+func (s *Server) apiPolicyOf(ctx context.Context, id int64) (apiPolicy, error) {
+	st, err := s.policy.Status(ctx, id)
+	if err != nil {
+		return apiPolicy{}, err
+	}
+	out := apiPolicy{State: st.State, Error: st.Error, AppliedAt: st.AppliedAt, CheckedAt: st.CheckedAt, Differences: st.Differences}
+	if out.Differences == nil {
+		out.Differences = []policy.Difference{}
+	}
+	return out, nil
+}
+
+// handleAPIPolicyCompanyGet handles "GET /api/v1/companies/:id".
+func (s *Server) handleAPIPolicyCompanyGet(c echo.Context) error {
 	id, err := companyID(c)
 	if err != nil {
 		return err
 	}
-	out, err := s.apiCompany(c, id)
+	out, err := s.policyAPICompanyOf(c, id)
 	if err != nil {
 		return err
 	}
@@ -104,7 +116,7 @@ func (s *Server) handleAPIPolicyApply(c echo.Context) error {
 	if err := s.policy.Reapply(c.Request().Context(), id, apiActor(c)); err != nil {
 		return err
 	}
-	out, err := s.apiCompany(c, id)
+	out, err := s.policyAPICompanyOf(c, id)
 	if err != nil {
 		return err
 	}
@@ -132,7 +144,7 @@ func (s *Server) handleAPIOffboard(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.apiCompany(c, id)
+	out, err := s.policyAPICompanyOf(c, id)
 	if err != nil {
 		return err
 	}

@@ -279,7 +279,7 @@ func TestAPI_CompanyPolicyAndApply(t *testing.T) {
 		t.Errorf("unknown company: %d", resp.StatusCode)
 	}
 	resp, out = a.apiCall(http.MethodPost, path+"/offboard", `{"confirm": "nope"}`, tokenHeader)
-	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(strings.ToLower(stringify(out)), "confirm") {
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(strings.ToLower(flatten(out)), "confirm") {
 		t.Errorf("offboard with a wrong confirmation: %d %v", resp.StatusCode, out)
 	}
 	resp, out = a.apiCall(http.MethodPost, path+"/offboard", `{"confirm": "API Co"}`, tokenHeader)
@@ -288,13 +288,13 @@ func TestAPI_CompanyPolicyAndApply(t *testing.T) {
 	}
 }
 
-func stringify(m map[string]any) string {
+func flatten(m map[string]any) string {
 	var b strings.Builder
 	for k, v := range m {
 		b.WriteString(k)
 		b.WriteString("=")
 		if mm, ok := v.(map[string]any); ok {
-			b.WriteString(stringify(mm))
+			b.WriteString(flatten(mm))
 		} else if s, ok := v.(string); ok {
 			b.WriteString(s)
 		}
