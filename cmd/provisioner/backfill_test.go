@@ -37,10 +37,7 @@ func newBackfillCLI(t *testing.T, companies int) *backfillCLI {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(context.Background(), `INSERT INTO companies (name, industry, contact_name, contact_email)
-		SELECT 'Company ' || g, 'Software', 'Test', 'test@example.com' FROM generate_series(1, $1::int) g`, companies); err != nil {
-		t.Fatal(err)
-	}
+	dbtest.InsertNumberedCompanies(t, pool, "Company", companies, dbtest.CompanyOpts{})
 	return &backfillCLI{pool: pool, fake: fake, env: map[string]string{
 		"APP_ENV": "test", "DATABASE_URL": url,
 		"OPENAI_ADMIN_KEY": backfillCLIKey, "OPENAI_BASE_URL": fake.URL, "OPENAI_TIMEOUT": "3s",

@@ -470,11 +470,12 @@ func TestReplicas(t *testing.T) {
 	// 250 companies exist from before (no project, no job): only a backfill
 	// gives them one.
 	const before, signups = 250, 250
-	if _, err := pool.Exec(context.Background(), `INSERT INTO companies (name, industry, contact_name, contact_email, project_description, provisioning_status)
-		SELECT 'Legacy Co ' || lpad(i::text, 4, '0'), 'Software', 'Old Contact', 'old@example.com', 'Project for Legacy Co ' || i || ' - Software', 'skipped'
-		FROM generate_series(1, $1) AS i`, before); err != nil {
-		t.Fatal(err)
+	legacy := make([]dbtest.CompanyOpts, before)
+	for k := range legacy {
+		legacy[k] = dbtest.CompanyOpts{Name: fmt.Sprintf("Legacy Co %04d", k+1), ContactName: "Old Contact", ContactEmail: "old@example.com",
+			Description: fmt.Sprintf("Project for Legacy Co %d - Software", k+1), Status: "skipped"}
 	}
+	dbtest.InsertCompanies(t, pool, legacy)
 	a := start(t, env, "serve")
 	b := start(t, env, "serve", "--no-worker")
 	start(t, env, "worker")

@@ -19,12 +19,7 @@ func TestList(t *testing.T) {
 	ctx := context.Background()
 	pool := dbtest.NewPool(t)
 
-	var companyID int64
-	if err := pool.QueryRow(ctx, `
-		INSERT INTO companies (name, industry, contact_name, contact_email)
-		VALUES ('Acme_Labs', 'Software', 'Ada', 'ada@example.com') RETURNING id`).Scan(&companyID); err != nil {
-		t.Fatal(err)
-	}
+	companyID := dbtest.InsertCompany(t, pool, dbtest.CompanyOpts{Name: "Acme_Labs", ContactName: "Ada", ContactEmail: "ada@example.com"})
 	// Entries written the way the changes write them, in a transaction.
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		q := dbgen.New(tx)

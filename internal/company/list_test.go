@@ -36,25 +36,28 @@ type listed struct {
 // project, every 15th failed.
 func seedList(t *testing.T, pool *pgxpool.Pool, n int) []listed {
 	t.Helper()
-	ctx := context.Background()
-	rows, err := pool.Query(ctx, `
-		INSERT INTO companies (name, industry, contact_name, contact_email, created_at, openai_project_id, provisioning_status)
-		SELECT (ARRAY['Acme', 'beta', 'GAMMA', 'Delta', 'epsiLon'])[1 + i % 5] || lpad(((i * 37) % $1)::text, 4, '0'),
-		       'Software', 'Contact ' || i, 'Owner' || i || '@Example.com',
-		       timestamptz '2025-01-01 00:00:00+00' + ((i / 3) * interval '1 second') + interval '123456 microseconds',
-		       CASE WHEN i % 10 <> 0 AND i % 15 <> 0 THEN 'proj_list' || i END,
-		       CASE WHEN i % 15 = 0 THEN 'failed' WHEN i % 10 = 0 THEN 'skipped' ELSE 'provisioned' END
-		FROM generate_series(1, $1) AS i
-		RETURNING id, name, contact_email, created_at, coalesce(openai_project_id, ''), provisioning_status`, n)
-	if err != nil {
-		t.Fatal(err)
+	prefixes := []string{"Acme", "beta", "GAMMA", "Delta", "epsiLon"}
+	start := time.Date(2025, 1, 1, 0, 0, 0, 123456000, time.UTC)
+	out := make([]listed, n)
+	rows := make([]dbtest.CompanyOpts, n)
+	for k := range rows {
+		i := k + 1
+		c := listed{
+			Name: fmt.Sprintf("%s%04d", prefixes[i%5], (i*37)%n), Email: fmt.Sprintf("Owner%d@Example.com", i),
+			CreatedAt: start.Add(time.Duration(i/3) * time.Second), ProjectID: fmt.Sprintf("proj_list%d", i), Status: "provisioned",
+		}
+		switch {
+		case i%15 == 0:
+			c.ProjectID, c.Status = "", "failed"
+		case i%10 == 0:
+			c.ProjectID, c.Status = "", "skipped"
+		}
+		out[k] = c
+		rows[k] = dbtest.CompanyOpts{Name: c.Name, ContactName: fmt.Sprintf("Contact %d", i), ContactEmail: c.Email,
+			CreatedAt: c.CreatedAt, ProjectID: c.ProjectID, Status: c.Status}
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (listed, error) {
-		var c listed
-		return c, r.Scan(&c.ID, &c.Name, &c.Email, &c.CreatedAt, &c.ProjectID, &c.Status)
-	})
-	if err != nil {
-		t.Fatal(err)
+	for k, id := range dbtest.InsertCompanies(t, pool, rows) {
+		out[k].ID = id
 	}
 	return out
 }

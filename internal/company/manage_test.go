@@ -14,16 +14,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertest"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
-	"github.com/provisioner/provisioner/internal/metrics"
-	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/testenv"
 )
 
 const dashTestKey = "sk-admin-fake-dashboard"
@@ -31,6 +31,7 @@ const dashTestKey = "sk-admin-fake-dashboard"
 // dashBundle is a company.Service on a fresh database, with the fake OpenAI
 // behind a real client (unless noKey).
 type dashBundle struct {
+	env   *testenv.Env
 	pool  *pgxpool.Pool
 	fake  *openaitest.Server
 	prov  *provision.Provisioner
@@ -45,63 +46,29 @@ type dashOpts struct {
 
 func newDashBundle(t *testing.T, o dashOpts) *dashBundle {
 	t.Helper()
-	pool := dbtest.NewPool(t)
-	fake := openaitest.New(openaitest.Options{AdminKey: dashTestKey})
-	t.Cleanup(fake.Close)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	var projects openai.Projects
-	if !o.noKey {
-		c, err := openai.New(openai.Options{AdminKey: dashTestKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: &http.Client{}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		projects = c
-	}
-	prov := provision.New(pool, projects, provision.Settings{
-		MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		SettleDelay: 300 * time.Millisecond, LockWaitBusy: 50 * time.Millisecond,
-	}, metrics.New(prometheus.NewRegistry()), logger)
-	rc, err := provision.NewRiverClient(pool, prov, provision.ClientOptions{
-		Work: o.work, Workers: 2, JobTimeout: 15 * time.Second, RescueAfter: 20 * time.Second, Logger: logger,
+	env := testenv.New(t, testenv.Options{
+		AdminKey: dashTestKey, NoKey: o.noKey, Logger: logger,
+		River: provision.ClientOptions{Work: o.work, Workers: 2},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.work {
-		if err := rc.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = rc.StopAndCancel(ctx)
-		})
-	}
-	return &dashBundle{pool: pool, fake: fake, prov: prov, river: rc,
-		svc: company.NewService(pool, rc, prov, 2*time.Second, logger)}
+	return &dashBundle{env: env, pool: env.Pool, fake: env.Fake, prov: env.Prov, river: env.River, svc: env.Companies}
 }
 
 // seedCompany inserts a company directly, with the given project ID ("" for
 // none) and status.
 func seedCompany(t *testing.T, pool *pgxpool.Pool, name, projectID string, status company.Status) int64 {
 	t.Helper()
-	var pid *string
-	if projectID != "" {
-		pid = &projectID
+	o := dbtest.CompanyOpts{
+		Name: name, ContactName: "Ada Lovelace", ContactEmail: strings.ToLower(strings.ReplaceAll(name, " ", "")) + "@example.com",
+		ProjectID: projectID, Status: string(status),
 	}
-	var id int64
-	err := pool.QueryRow(context.Background(), `
-		INSERT INTO companies (name, industry, contact_name, contact_email, openai_project_id, provisioning_status, provisioning_error)
-		VALUES ($1, 'Software', 'Ada Lovelace', lower(replace($1, ' ', '')) || '@example.com', $2, $3,
-		        CASE WHEN $3 = 'failed' THEN 'OpenAI refused: project limit reached' ELSE '' END)
-		RETURNING id`, name, pid, string(status)).Scan(&id)
-	if err != nil {
-		t.Fatalf("seed company %q: %v", name, err)
+	if status == company.StatusFailed {
+		o.Error = "OpenAI refused: project limit reached"
 	}
-	return id
+	return dbtest.InsertCompany(t, pool, o)
 }
 
 type storedState struct {
@@ -472,14 +439,12 @@ func TestService_RequestProvisioning(t *testing.T) {
 		if first != second {
 			t.Errorf("job ids = %d, %d; want one shared job", first, second)
 		}
-		if n := countJobs(t, b.pool, id); n != 1 {
-			t.Errorf("provisioning jobs = %d, want 1", n)
+		// RequireInserted fails unless exactly one provisioning job exists.
+		job := rivertest.RequireInserted(ctx, t, b.env.Driver, &provision.ProjectArgs{}, nil)
+		if job.ID != first || job.Args.CompanyID != id {
+			t.Errorf("job %d for company %d, want job %d for company %d", job.ID, job.Args.CompanyID, first, id)
 		}
-		var trigger, actor string
-		if err := b.pool.QueryRow(ctx, `SELECT args->>'trigger', args->>'actor' FROM river_job WHERE id = $1`, first).Scan(&trigger, &actor); err != nil {
-			t.Fatal(err)
-		}
-		if trigger != provision.TriggerManual || actor != support.Email {
+		if trigger, actor := job.Args.Trigger, job.Args.Actor; trigger != provision.TriggerManual || actor != support.Email {
 			t.Errorf("job args trigger, actor = %q, %q", trigger, actor)
 		}
 		if got := stored(t, b.pool, id); got.Status != "pending" || got.Error != "" || got.NextAttemptAt != nil {
@@ -507,29 +472,29 @@ func TestService_RequestProvisioning(t *testing.T) {
 		if jobID != res.Job.ID {
 			t.Fatalf("job id = %d, want the queued job %d", jobID, res.Job.ID)
 		}
-		var state string
-		var scheduled time.Time
-		if err := b.pool.QueryRow(ctx, `SELECT state, scheduled_at FROM river_job WHERE id = $1`, jobID).Scan(&state, &scheduled); err != nil {
-			t.Fatal(err)
+		job := rivertest.RequireInserted(ctx, t, b.env.Driver, &provision.ProjectArgs{}, nil)
+		if job.ID != jobID {
+			t.Fatalf("job %d, want %d", job.ID, jobID)
 		}
-		if state != "available" || scheduled.After(time.Now().Add(time.Minute)) {
+		if state, scheduled := job.State, job.ScheduledAt; state != rivertype.JobStateAvailable || scheduled.After(time.Now().Add(time.Minute)) {
 			t.Errorf("job state %s scheduled %v, want available now", state, scheduled)
 		}
 	})
 
 	t.Run("RunsAndRecordsWhoAsked", func(t *testing.T) {
 		t.Parallel()
-		b := newDashBundle(t, dashOpts{work: true})
+		b := newDashBundle(t, dashOpts{})
 		id := seedCompany(t, b.pool, "Acme Manual", "", company.StatusFailed)
-		if _, err := b.svc.RequestProvisioning(ctx, id, support); err != nil {
+		jobID, err := b.svc.RequestProvisioning(ctx, id, support)
+		if err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(15 * time.Second)
-		for stored(t, b.pool, id).Status != "provisioned" {
-			if time.Now().After(deadline) {
-				t.Fatalf("company still %+v", stored(t, b.pool, id))
-			}
-			time.Sleep(50 * time.Millisecond)
+		// The job that was asked for, worked once without a running client.
+		if res := b.env.WorkProjectJob(ctx, t, jobID); res.Job.State != rivertype.JobStateCompleted {
+			t.Fatalf("job state = %s, want completed", res.Job.State)
+		}
+		if got := stored(t, b.pool, id); got.Status != "provisioned" {
+			t.Fatalf("company still %+v", got)
 		}
 		if n := b.fake.CountByName("Acme Manual"); n != 1 {
 			t.Errorf("projects named Acme Manual = %d, want 1", n)

@@ -119,6 +119,11 @@ func New(pool *pgxpool.Pool, client Client, s Settings, logger *slog.Logger) *Se
 	return &Service{pool: pool, q: dbgen.New(pool), client: client, settings: s.withDefaults(), logger: logger}
 }
 
+// SetClient sets the OpenAI client, where it is built after the River
+// client that runs this Service's workers (the shared test environment).
+// Call it before any policy job can run.
+func (s *Service) SetClient(c Client) { s.client = c }
+
 // SetRiver gives the Service the River client it enqueues jobs with.
 func (s *Service) SetRiver(rc *river.Client[pgx.Tx]) { s.river = rc }
 

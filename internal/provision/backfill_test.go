@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/db"
@@ -69,24 +70,7 @@ func newBackfillBundle(t *testing.T, o bfOptions) *bfBundle {
 	logger := slog.New(slog.NewTextHandler(bfTestLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var projects openai.Projects
 	if !o.noKey {
-		httpClient := &http.Client{}
-		if path := os.Getenv("OPENAI_SPEC"); path != "" {
-			checker, err := openaitest.NewSpecChecker(path)
-			if err != nil {
-				t.Fatalf("OPENAI_SPEC is set but cannot be loaded: %v", err)
-			}
-			httpClient.Transport = checker.Transport(nil)
-			t.Cleanup(func() {
-				for _, v := range checker.Violations() {
-					t.Errorf("OpenAI spec violation: %s", v)
-				}
-			})
-		}
-		c, err := openai.New(openai.Options{AdminKey: bfTestKey, BaseURL: o.fake.URL, Timeout: 3 * time.Second, HTTPClient: httpClient})
-		if err != nil {
-			t.Fatal(err)
-		}
-		projects = c
+		projects, _ = o.fake.NewClient(t, openai.Options{AdminKey: bfTestKey, Timeout: 3 * time.Second})
 	}
 	prov := New(o.pool, projects, Settings{
 		MaxAttempts: o.maxAttempts, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
@@ -116,22 +100,12 @@ func newBackfillBundle(t *testing.T, o bfOptions) *bfBundle {
 // provisioning status and no project.
 func (b *bfBundle) addCompanies(t *testing.T, prefix string, n int, status string) {
 	t.Helper()
-	_, err := b.pool.Exec(context.Background(), `INSERT INTO companies (name, industry, contact_name, contact_email, provisioning_status)
-		SELECT $1 || ' ' || g, 'Software', 'Test', 'test@example.com', $3 FROM generate_series(1, $2::int) g`, prefix, n, status)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbtest.InsertNumberedCompanies(t, b.pool, prefix, n, dbtest.CompanyOpts{Status: status})
 }
 
 func (b *bfBundle) addCompany(t *testing.T, name string) int64 {
 	t.Helper()
-	var id int64
-	err := b.pool.QueryRow(context.Background(), `INSERT INTO companies (name, industry, contact_name, contact_email)
-		VALUES ($1, 'Software', 'Test', 'test@example.com') RETURNING id`, name).Scan(&id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return dbtest.InsertCompany(t, b.pool, dbtest.CompanyOpts{Name: name})
 }
 
 type bfCompany struct {
@@ -322,9 +296,8 @@ func TestBackfill_StartedTwiceAtOnce(t *testing.T) {
 	if got := b.count(t, `SELECT count(*) FROM backfill_runs`); got != 1 {
 		t.Errorf("%d runs stored, want 1", got)
 	}
-	if got := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'backfill_run'`); got != 1 {
-		t.Errorf("%d backfill jobs, want 1", got)
-	}
+	// RequireInserted fails unless exactly one backfill job exists.
+	rivertest.RequireInserted(context.Background(), t, riverpgxv5.New(b.pool), &BackfillArgs{}, nil)
 }
 
 // Two processes (own pools, River clients and provisioners) on one database
@@ -395,10 +368,7 @@ func TestBackfill_LinksExistingProjects(t *testing.T) {
 		b.addCompany(t, name)
 	}
 	// Initech's project is already held by another company.
-	if _, err := b.pool.Exec(context.Background(), `INSERT INTO companies (name, industry, contact_name, contact_email, openai_project_id, provisioning_status)
-		VALUES ('Initrode', 'Software', 'Test', 'test@example.com', $1, 'provisioned')`, initech.ID); err != nil {
-		t.Fatal(err)
-	}
+	dbtest.InsertCompany(t, b.pool, dbtest.CompanyOpts{Name: "Initrode", ProjectID: initech.ID, Status: "provisioned"})
 
 	run, _, err := b.bf.Start(context.Background(), bfAdmin, StartOptions{})
 	if err != nil {

@@ -4,23 +4,19 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
-	"github.com/provisioner/provisioner/internal/metrics"
-	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/testenv"
 )
 
 const testKey = "sk-admin-fake-provision"
@@ -41,55 +37,18 @@ type setupOpts struct {
 
 func setup(t *testing.T, o setupOpts) *bundle {
 	t.Helper()
-	pool := dbtest.NewPool(t)
-	fake := openaitest.New(openaitest.Options{AdminKey: testKey})
-	t.Cleanup(fake.Close)
-	httpClient := &http.Client{}
-	if path := os.Getenv("OPENAI_SPEC"); path != "" {
-		checker, err := openaitest.NewSpecChecker(path)
-		if err != nil {
-			t.Fatalf("OPENAI_SPEC is set but cannot be loaded: %v", err)
-		}
-		httpClient.Transport = checker.Transport(nil)
-		t.Cleanup(func() {
-			for _, v := range checker.Violations() {
-				t.Errorf("OpenAI spec violation: %s", v)
-			}
-		})
-	}
-	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: httpClient})
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(testLog{t}, nil))
 	if o.maxAttempts == 0 {
 		o.maxAttempts = 10
 	}
-	if o.signupTimeout == 0 {
-		o.signupTimeout = 2 * time.Second
-	}
-	prov := provision.New(pool, client, provision.Settings{
-		MaxAttempts: o.maxAttempts, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		SettleDelay: 300 * time.Millisecond, LockWaitBusy: 50 * time.Millisecond,
-	}, metrics.New(prometheus.NewRegistry()), logger)
-	rc, err := provision.NewRiverClient(pool, prov, provision.ClientOptions{
-		Work: o.work, Workers: 4, JobTimeout: 15 * time.Second, RescueAfter: 20 * time.Second, Logger: logger,
+	env := testenv.New(t, testenv.Options{
+		AdminKey: testKey, SignupTimeout: o.signupTimeout, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
+		Settings: provision.Settings{
+			MaxAttempts: o.maxAttempts, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+			SettleDelay: 300 * time.Millisecond, LockWaitBusy: 50 * time.Millisecond,
+		},
+		River: provision.ClientOptions{Work: o.work, Workers: 4, JobTimeout: 15 * time.Second, RescueAfter: 20 * time.Second},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.work {
-		if err := rc.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = rc.StopAndCancel(ctx)
-		})
-	}
-	return &bundle{pool: pool, fake: fake, prov: prov, river: rc,
-		companies: company.NewService(pool, rc, prov, o.signupTimeout, logger)}
+	return &bundle{pool: env.Pool, fake: env.Fake, prov: env.Prov, river: env.River, companies: env.Companies}
 }
 
 func (b *bundle) signup(t *testing.T, name string) company.Company {
@@ -355,13 +314,7 @@ func TestProvision_SkippedWithoutKey(t *testing.T) {
 
 func insertCompany(t *testing.T, pool *pgxpool.Pool, name string) int64 {
 	t.Helper()
-	var id int64
-	err := pool.QueryRow(context.Background(), `INSERT INTO companies (name, industry, contact_name, contact_email, project_description)
-		VALUES ($1, 'Software', 'Test', 'test@example.com', 'Project for '||$1||' - Software') RETURNING id`, name).Scan(&id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return dbtest.InsertCompany(t, pool, dbtest.CompanyOpts{Name: name, Description: "Project for " + name + " - Software"})
 }
 
 type testLog struct{ t *testing.T }

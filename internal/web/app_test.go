@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,21 +20,18 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
-	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
-	"github.com/provisioner/provisioner/internal/metrics"
-	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/testenv"
 	"github.com/provisioner/provisioner/internal/web"
 )
 
@@ -84,15 +80,9 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 			t.Fatal(err)
 		}
 		t.Cleanup(pool.Close)
-	} else {
-		pool = dbtest.NewPool(t)
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(logs, testWriter{t}), nil))
-
-	fake := openaitest.New(openaitest.Options{AdminKey: testAdminKey})
-	t.Cleanup(fake.Close)
-
 	cfg := config.Config{Env: config.EnvTest, SignupTimeout: o.signupTimeout, AdminAPIToken: o.apiToken,
 		SignupRatePerIP: o.signupRate, TrustedProxies: o.trustedProxies, MetricsToken: o.metricsToken}
 	if o.production {
@@ -101,75 +91,43 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	if cfg.SignupTimeout == 0 {
 		cfg.SignupTimeout = 2 * time.Second
 	}
-	app := &testApp{t: t, pool: pool, fake: fake, logs: logs}
-
-	reg := prometheus.NewRegistry()
-	m := metrics.New(reg)
-	metrics.RegisterDBCollector(reg, pool, logger)
-	var projects openai.Projects
-	var guard policy.Client
 	if !o.noKey {
 		cfg.OpenAIAdminKey = testAdminKey
-		httpClient := &http.Client{}
-		if path := os.Getenv("OPENAI_SPEC"); path != "" {
-			checker, err := openaitest.NewSpecChecker(path)
-			if err != nil {
-				t.Fatalf("OPENAI_SPEC is set but the spec cannot be loaded: %v", err)
-			}
-			httpClient.Transport = checker.Transport(http.DefaultTransport)
-			app.spec = checker
-			t.Cleanup(func() {
-				for _, v := range checker.Violations() {
-					t.Errorf("OpenAI spec violation: %s", v)
-				}
-			})
-		}
-		c, err := openai.New(openai.Options{AdminKey: testAdminKey, BaseURL: fake.URL, Timeout: 5 * time.Second, HTTPClient: httpClient, Observe: m.ObserveOpenAI})
-		if err != nil {
-			t.Fatal(err)
-		}
-		projects, guard = c, c
 	}
+	if pool == nil {
+		pool = dbtest.NewPool(t) // as testenv would; the policy service needs it first
+	}
+	// The policy's client is set once testenv has built it (below).
+	pol := policy.New(pool, nil, policy.Settings{Enabled: !o.noKey, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, logger)
 	settings := o.settings
 	if settings.BackoffBase == 0 {
 		settings = provision.Settings{MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, SettleDelay: 300 * time.Millisecond}
 	}
-	prov := provision.New(pool, projects, settings, m, logger)
-	// POLICY-WIRING: guard rails, applied by the same River client.
-	pol := policy.New(pool, guard, policy.Settings{Enabled: guard != nil, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, logger)
-	app.policy = pol
-	rc, err := provision.NewRiverClient(pool, prov, provision.ClientOptions{
-		Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second, Logger: logger,
-		Extra: func(w *river.Workers) (map[string]river.QueueConfig, []*river.PeriodicJob) {
-			pol.Register(w)
-			return map[string]river.QueueConfig{policy.QueuePolicy: {MaxWorkers: 2}}, nil
-		},
+	env := testenv.New(t, testenv.Options{
+		Pool: pool, AdminKey: testAdminKey, NoKey: o.noKey, OpenAITimeout: 5 * time.Second, Logger: logger,
+		Settings: settings, SignupTimeout: cfg.SignupTimeout,
+		River: provision.ClientOptions{Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second,
+			// POLICY-WIRING: guard rails, worked by the same River client.
+			Extra: func(w *river.Workers) (map[string]river.QueueConfig, []*river.PeriodicJob) {
+				pol.Register(w)
+				return map[string]river.QueueConfig{policy.QueuePolicy: {MaxWorkers: 2}}, nil
+			}},
 	})
-	if err != nil {
-		t.Fatal(err)
+	if env.OpenAI != nil {
+		pol.SetClient(env.OpenAI)
 	}
-	if o.work {
-		if err := rc.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = rc.StopAndCancel(sctx)
-		})
-	}
-	app.river = rc
-	pol.SetRiver(rc)
-	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
-	deps := web.Deps{Config: cfg, Logger: logger, Pool: pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken, Policy: pol}
+	pol.SetRiver(env.River)
+	app := &testApp{t: t, pool: env.Pool, fake: env.Fake, logs: logs, spec: env.Spec, river: env.River, policy: pol}
+	rc, reg, companies := env.River, env.Registry, env.Companies
+	deps := web.Deps{Config: cfg, Logger: logger, Pool: env.Pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken, Policy: pol}
 	// AUTH-WIRING: staff accounts and sessions.
-	authSvc, err := auth.NewService(pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
+	authSvc, err := auth.NewService(env.Pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	deps.Auth, app.auth = authSvc, authSvc
 	// BACKFILL-WIRING: runs start here and run on rc when o.work is set.
-	app.backfill = provision.NewBackfiller(prov, rc, 4)
+	app.backfill = env.Backfill
 	deps.Backfill = app.backfill
 	if o.jobsUI {
 		h, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rc, nil), Logger: logger, Prefix: web.JobsPrefix})

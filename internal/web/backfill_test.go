@@ -14,6 +14,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/provisioner/provisioner/internal/auth"
+	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
 )
@@ -23,11 +24,7 @@ const testAPIToken = "api-token-0123456789abcdef0123456789abcdef"
 // addMissing inserts n companies named prefix 1…n without a project.
 func (a *testApp) addMissing(prefix string, n int) {
 	a.t.Helper()
-	_, err := a.pool.Exec(context.Background(), `INSERT INTO companies (name, industry, contact_name, contact_email)
-		SELECT $1 || ' ' || g, 'Software', 'Test', 'test@example.com' FROM generate_series(1, $2::int) g`, prefix, n)
-	if err != nil {
-		a.t.Fatal(err)
-	}
+	dbtest.InsertNumberedCompanies(a.t, a.pool, prefix, n, dbtest.CompanyOpts{})
 }
 
 // count runs a count query.

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,27 +16,18 @@ import (
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/provisioner/provisioner/internal/auth"
+	"github.com/provisioner/provisioner/internal/db/dbtest"
 )
 
 // insertCompany adds a company straight to the database: projectID "" for
 // none; status is its provisioning status.
 func (a *testApp) insertCompany(name, projectID, status string) int64 {
 	a.t.Helper()
-	var pid *string
-	if projectID != "" {
-		pid = &projectID
-	}
-	var id int64
-	err := a.pool.QueryRow(context.Background(), `
-		INSERT INTO companies (name, industry, contact_name, contact_email, website, company_size, country,
-		                       project_description, openai_project_id, provisioning_status)
-		VALUES ($1, 'Software', 'Ada Lovelace', 'ada@example.com', 'https://example.com', '11-50', 'United Kingdom',
-		        'Project for ' || $1, $2, $3)
-		RETURNING id`, name, pid, status).Scan(&id)
-	if err != nil {
-		a.t.Fatalf("insert company %q: %v", name, err)
-	}
-	return id
+	return dbtest.InsertCompany(a.t, a.pool, dbtest.CompanyOpts{
+		Name: name, ContactName: "Ada Lovelace", ContactEmail: "ada@example.com",
+		Website: "https://example.com", CompanySize: "11-50", Country: "United Kingdom",
+		Description: "Project for " + name, ProjectID: projectID, Status: status,
+	})
 }
 
 // projectOf reads a company's project ID and status.
@@ -116,16 +108,22 @@ func TestCompanyList_SearchFilterPaginate(t *testing.T) {
 	app := newTestApp(t, appOptions{noKey: true})
 	app.loginAs(auth.RoleSupport)
 	// 120 companies: every 10th without a project (skipped), every 15th failed.
-	_, err := app.pool.Exec(context.Background(), `
-		INSERT INTO companies (name, industry, contact_name, contact_email, created_at, openai_project_id, provisioning_status)
-		SELECT 'Company' || lpad(i::text, 3, '0'), 'Software', 'Contact ' || i, 'owner' || i || '@example.com',
-		       timestamptz '2025-03-01 00:00:00+00' + (i / 2) * interval '1 minute',
-		       CASE WHEN i % 10 <> 0 AND i % 15 <> 0 THEN 'proj_web' || i END,
-		       CASE WHEN i % 15 = 0 THEN 'failed' WHEN i % 10 = 0 THEN 'skipped' ELSE 'provisioned' END
-		FROM generate_series(1, 120) AS i`)
-	if err != nil {
-		t.Fatal(err)
+	rows := make([]dbtest.CompanyOpts, 120)
+	for n := range rows {
+		i := n + 1
+		rows[n] = dbtest.CompanyOpts{
+			Name: fmt.Sprintf("Company%03d", i), ContactName: fmt.Sprintf("Contact %d", i), ContactEmail: fmt.Sprintf("owner%d@example.com", i),
+			CreatedAt: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i/2) * time.Minute),
+			ProjectID: fmt.Sprintf("proj_web%d", i), Status: "provisioned",
+		}
+		switch {
+		case i%15 == 0:
+			rows[n].ProjectID, rows[n].Status = "", "failed"
+		case i%10 == 0:
+			rows[n].ProjectID, rows[n].Status = "", "skipped"
+		}
 	}
+	dbtest.InsertCompanies(t, app.pool, rows)
 
 	resp, doc := app.get("/admin/companies")
 	if resp.StatusCode != http.StatusOK {
