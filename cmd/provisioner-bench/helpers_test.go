@@ -23,8 +23,8 @@ func TestSQLConstants(t *testing.T) {
 	for _, p := range regexp.MustCompile(`\$\d+`).FindAllString(got["listCompaniesNewest"], -1) {
 		params[p] = true
 	}
-	if len(params) != 8 {
-		t.Errorf("listCompaniesNewest has %d parameters, the bench passes 8", len(params))
+	if len(params) != 9 {
+		t.Errorf("listCompaniesNewest has %d parameters, the bench passes 9", len(params))
 	}
 }
 

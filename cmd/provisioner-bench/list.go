@@ -312,18 +312,19 @@ func (b *bench) explainList(ctx context.Context, pool *pgxpool.Pool, frags []str
 	if err != nil {
 		return nil, err
 	}
-	// Parameters: only_missing, only_failed, search, name_pattern,
-	// has_cursor, cursor_created_at, cursor_id, max_rows (a page and one).
+	// Parameters: only_missing, only_failed, only_no_key, only_waiting, search,
+	// name_pattern, has_cursor, cursor_created_at, cursor_id, max_rows (a
+	// page and one).
 	type params struct {
 		what string
 		args []any
 	}
 	ps := []params{
-		{"first page", []any{false, false, "", "", false, time.Time{}, int64(0), 51}},
-		{"filter missing", []any{true, false, "", "", false, time.Time{}, int64(0), 51}},
+		{"first page", []any{false, false, false, "", "", false, time.Time{}, int64(0), 51}},
+		{"filter missing", []any{true, false, false, "", "", false, time.Time{}, int64(0), 51}},
 	}
 	for _, f := range frags {
-		ps = append(ps, params{fmt.Sprintf("search %q", f), []any{false, false, f, "%" + f + "%", false, time.Time{}, int64(0), 51}})
+		ps = append(ps, params{fmt.Sprintf("search %q", f), []any{false, false, false, f, "%" + f + "%", false, time.Time{}, int64(0), 51}})
 	}
 	for i, c := range cursors {
 		raw, _ := base64.RawURLEncoding.DecodeString(c)
@@ -331,7 +332,7 @@ func (b *bench) explainList(ctx context.Context, pool *pgxpool.Pool, frags []str
 		if err := json.Unmarshal(raw, &lc); err != nil {
 			return nil, err
 		}
-		ps = append(ps, params{fmt.Sprintf("deep page at %d %%", 25+7*i), []any{false, false, "", "", true, time.UnixMicro(lc.At), lc.ID, 51}})
+		ps = append(ps, params{fmt.Sprintf("deep page at %d %%", 25+7*i), []any{false, false, false, "", "", true, time.UnixMicro(lc.At), lc.ID, 51}})
 	}
 	var plans []plan
 	for _, p := range ps {

@@ -18,15 +18,18 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/web"
+	"github.com/provisioner/provisioner/internal/webhook"
 )
 
 // app is the wired application: every long-lived dependency, built once.
@@ -42,6 +45,8 @@ type app struct {
 	auth      *auth.Service
 	backfill  *provision.Backfiller
 	policy    *policy.Service
+	keys      *keys.Service
+	webhooks  *webhook.Service
 	// riverOpts are the options river was built with; the backfill
 	// command builds a client of its own from them.
 	riverOpts provision.ClientOptions
@@ -75,8 +80,10 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	m := metrics.New(registry)
 	metrics.RegisterDBCollector(registry, pool, logger)
 
-	var projects openai.Projects
-	var client *openai.Client
+	var (
+		projects openai.Projects
+		client   *openai.Client
+	)
 	if cfg.OpenAIConfigured() {
 		client, err = openai.New(openai.Options{
 			AdminKey: cfg.OpenAIAdminKey, OrgID: cfg.OpenAIOrgID, BaseURL: cfg.OpenAIBaseURL,
@@ -100,6 +107,10 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		BackoffBase: cfg.ProvisionBackoffBase,
 		BackoffMax:  cfg.ProvisionBackoffMax,
 		SettleDelay: cfg.ProvisionSettleDelay,
+
+		SignupBudget:    cfg.ProjectCreateBudget,
+		ProjectLimit:    cfg.OpenAIProjectLimit,
+		RequireApproval: cfg.RequireApproval(),
 	}, m, logger)
 	var guard policy.Client
 	if client != nil {
@@ -112,28 +123,66 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	// A job run may list projects and then create one.
 	jobTimeout := 2*cfg.OpenAITimeout + 5*time.Second
 	riverOpts := provision.ClientOptions{
-		Work:        work,
-		Workers:     cfg.ProvisionWorkers,
-		JobTimeout:  jobTimeout,
-		RescueAfter: jobTimeout + 5*time.Second,
-		Logger:      logger,
-		Extra: func(w *river.Workers) (map[string]river.QueueConfig, []*river.PeriodicJob) {
-			pol.Register(w)
-			return map[string]river.QueueConfig{policy.QueuePolicy: {MaxWorkers: max(cfg.ProvisionWorkers, 1)}}, pol.PeriodicJobs()
-		},
+		Work:            work,
+		Workers:         cfg.ProvisionWorkers,
+		JobTimeout:      jobTimeout,
+		RescueAfter:     jobTimeout + 5*time.Second,
+		Logger:          logger,
+		CapacityRefresh: cfg.OpenAICapacityRefresh,
 	}
+	keySvc, err := newKeyService(cfg, pool, client, logger)
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	hooks, err := webhook.New(pool, cfg.WebhookURL, cfg.WebhookSecret, nil)
+	if err != nil {
+		d.close()
+		return nil, fmt.Errorf("WEBHOOK_SECRET: %w", err)
+	}
+	// Every linking of a project enqueues the key step in its transaction,
+	// and the webhooks of each step go out with what they report.
+	prov.SetOnLinked(func(ctx context.Context, tx pgx.Tx, companyID int64, projectID string) error {
+		if err := keySvc.EnqueueTx(ctx, tx, companyID, keys.TriggerProject); err != nil {
+			return err
+		}
+		return hooks.Emit(ctx, tx, webhook.CompanyProvisioned, companyID, map[string]any{"project_id": projectID})
+	})
+	prov.SetOnFailed(func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error {
+		return hooks.Emit(ctx, tx, webhook.CompanyFailed, companyID, map[string]any{"reason": reason})
+	})
+	keySvc.SetOnEvent(hooks.Emit)
+	riverOpts.Register = func(w *river.Workers) {
+		keySvc.Register(w, jobTimeout)
+		hooks.Register(w)
+		pol.Register(w)
+	}
+	riverOpts.Queues = map[string]river.QueueConfig{
+		keys.QueueKeys:        {MaxWorkers: max(cfg.ProvisionWorkers, 1)},
+		webhook.QueueWebhooks: {MaxWorkers: 4},
+		policy.QueuePolicy:    {MaxWorkers: max(cfg.ProvisionWorkers, 1)},
+	}
+	riverOpts.PeriodicJobs = append(keys.PeriodicJobs(time.Hour), pol.PeriodicJobs()...)
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
 	if err != nil {
 		d.close()
 		return nil, err
 	}
 	pol.SetRiver(rc)
+	keySvc.SetRiver(rc)
+	hooks.SetRiver(rc)
+	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
+	companies.SetOnCreated(func(ctx context.Context, tx pgx.Tx, companyID int64) error {
+		return hooks.Emit(ctx, tx, webhook.CompanyCreated, companyID, nil)
+	})
 	return &app{
 		cfg: cfg, logger: logger, db: d, pool: pool, registry: registry, prov: prov, river: rc,
-		companies: company.NewService(pool, rc, prov, cfg.SignupTimeout, logger),
+		companies: companies,
 		auth:      authSvc,
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
 		policy:    pol,
+		keys:      keySvc,
+		webhooks:  hooks,
 		riverOpts: riverOpts,
 		working:   work,
 	}, nil
@@ -238,7 +287,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
-		Policy: a.policy, Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
+		Policy: a.policy, Keys: a.keys, Tokens: apitoken.New(a.pool, a.cfg.APITokenRateLimit), Webhooks: a.webhooks,
+		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err

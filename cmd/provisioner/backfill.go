@@ -96,6 +96,17 @@ func printDryRun(w io.Writer, dry provision.DryRun) {
 			fmt.Fprintf(w, "  … and %d more\n", more)
 		}
 	}
+	if dry.MatchesError != "" {
+		fmt.Fprintf(w, "Existing OpenAI projects could not be listed: %s\n", dry.MatchesError)
+	} else if dry.Configured && dry.Count > 0 {
+		fmt.Fprintf(w, "%d companies would be linked to a project their own earlier attempt created.\n", dry.AutoLinks)
+	}
+	if len(dry.PossibleMatches) > 0 {
+		fmt.Fprintln(w, "Possible matches, not linked automatically (an admin links them from the dashboard's dry run):")
+		for _, m := range dry.PossibleMatches {
+			fmt.Fprintf(w, "  %s (company %d) ↔ %s: %s\n", m.CompanyName, m.CompanyID, m.ProjectID, m.Why)
+		}
+	}
 	if !dry.Configured {
 		fmt.Fprintln(w, "No OpenAI admin key is configured: set OPENAI_ADMIN_KEY to run the backfill.")
 	}

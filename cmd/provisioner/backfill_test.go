@@ -78,8 +78,13 @@ func TestBackfillCommand_DryRun(t *testing.T) {
 	if strings.Contains(out, "Company 11") {
 		t.Errorf("output lists more than 10 names:\n%s", out)
 	}
-	if n := len(b.fake.Requests()); n != 0 {
-		t.Errorf("the dry run sent %d requests to OpenAI", n)
+	// It reads OpenAI's project list (for the possible matches) and sends
+	// nothing else.
+	if n := len(b.fake.Requests()) - b.fake.Count(openaitest.EndpointList); n != 0 {
+		t.Errorf("the dry run sent %d requests to OpenAI besides listing", n)
+	}
+	if !strings.Contains(out, "0 companies would be linked to a project their own earlier attempt created.") {
+		t.Errorf("output lacks the automatic links:\n%s", out)
 	}
 	if n := b.count(t, `SELECT count(*) FROM backfill_runs`); n != 0 {
 		t.Errorf("the dry run stored %d runs", n)

@@ -10,6 +10,7 @@
 //	provisioner user add|list|disable staff accounts
 //	provisioner policy show|set FILE  guard-rail policy template
 //	provisioner reconcile             drift check of every linked project
+//	provisioner keys …                per-company OpenAI keys: keyset, reencrypt, backfill
 package main
 
 import (
@@ -50,6 +51,10 @@ commands:
                         from FILE (- for standard input), validated and audited
   reconcile             check every linked project against its policy now, and
                         list orphan projects
+  keys keyset create|rotate, keys reencrypt, keys backfill [--dry-run]
+                        per-company OpenAI keys (provisioner keys help)
+  token create|list|revoke
+                        host-app API tokens (provisioner token help)
 
 Configuration comes from the environment; see README.md. Without DATABASE_URL,
 the commands use a private PostgreSQL kept in DATA_DIR (default ./.data).`
@@ -79,6 +84,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runPolicy(ctx, rest, getenv, stdin, stdout, stderr)
 	case "reconcile":
 		return runReconcile(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, getenv, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

@@ -86,6 +86,9 @@ func procEnv(dbURL string, fake *openaitest.Server, extra ...string) []string {
 		"SHUTDOWN_TIMEOUT=15s",
 		// These tests sign up hundreds of companies from one address.
 		"SIGNUP_RATE_PER_IP=0",
+		// These tests sign up hundreds of companies to prove exactly-once
+		// creation; the signup budget is tested on its own (gate_test.go).
+		"PROJECT_CREATE_BUDGET=0",
 	}
 	return append(env, extra...)
 }

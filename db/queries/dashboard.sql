@@ -15,6 +15,9 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_no_key::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND (NOT @only_waiting::boolean OR provisioning_status = 'waiting')
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -28,6 +31,9 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_no_key::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND (NOT @only_waiting::boolean OR provisioning_status = 'waiting')
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -41,6 +47,9 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_no_key::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND (NOT @only_waiting::boolean OR provisioning_status = 'waiting')
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -55,6 +64,9 @@ SELECT sqlc.embed(companies), lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT @only_missing::boolean OR openai_project_id IS NULL)
   AND (NOT @only_failed::boolean OR provisioning_status = 'failed')
+  AND (NOT @only_no_key::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND (NOT @only_waiting::boolean OR provisioning_status = 'waiting')
   AND (@search::text = ''
        OR lower(name) LIKE lower(@name_pattern::text)
        OR lower(contact_email) = lower(@search::text)
@@ -66,7 +78,8 @@ LIMIT @max_rows;
 -- name: CompanyTotals :one
 -- The counters kept by the company_counts triggers: 16 small rows, however
 -- many companies there are.
-SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed
+SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed,
+       sum(waiting)::bigint AS waiting
 FROM company_counts;
 
 -- name: ResetCompanyForRetry :execrows

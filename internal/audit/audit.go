@@ -22,6 +22,8 @@ const (
 	ActionBackfillFinish  = "backfill.finish"
 	ActionStaffAdd        = "staff.add"
 	ActionStaffDisable    = "staff.disable"
+	ActionApproveSignup   = "signup.approve"
+	ActionRejectSignup    = "signup.reject"
 )
 
 // Actor is who made a change. ID is zero for the command line or the API token.

@@ -16,6 +16,7 @@ import (
 var Actions = []string{
 	ActionAssignProjectID, ActionChangeProjectID, ActionClearProjectID, ActionRetryProvision,
 	ActionBackfillStart, ActionBackfillFinish, ActionStaffAdd, ActionStaffDisable,
+	ActionApproveSignup, ActionRejectSignup,
 }
 
 // ActionLabel is how people read an action.
@@ -37,6 +38,10 @@ func ActionLabel(action string) string {
 		return "Staff member added"
 	case ActionStaffDisable:
 		return "Staff member disabled"
+	case ActionApproveSignup:
+		return "Signup approved"
+	case ActionRejectSignup:
+		return "Signup rejected"
 	}
 	return action
 }

@@ -14,8 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
-	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/namekey"
+	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/validation"
 )
 
@@ -26,6 +26,7 @@ type Status = provision.Status
 // Provisioning states of a company (see provision.Status).
 const (
 	StatusPending     = provision.StatusPending
+	StatusWaiting     = provision.StatusWaiting
 	StatusProvisioned = provision.StatusProvisioned
 	StatusSkipped     = provision.StatusSkipped
 	StatusFailed      = provision.StatusFailed
@@ -45,9 +46,11 @@ type Company struct {
 	ProjectDescription string
 	Status             Status
 	LastError          string
-	NextAttemptAt      *time.Time
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Approval is ApprovalNone unless the company came in approval mode.
+	Approval      string
+	NextAttemptAt *time.Time
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 func fromRow(r dbgen.Company) Company {
@@ -55,7 +58,7 @@ func fromRow(r dbgen.Company) Company {
 		ID: r.ID, Name: r.Name, Industry: r.Industry, ContactName: r.ContactName,
 		ContactEmail: r.ContactEmail, Website: r.Website, Size: r.CompanySize, Country: r.Country,
 		ProjectDescription: r.ProjectDescription, Status: Status(r.ProvisioningStatus),
-		LastError: r.ProvisioningError, NextAttemptAt: r.NextAttemptAt,
+		LastError: r.ProvisioningError, NextAttemptAt: r.NextAttemptAt, Approval: r.Approval,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	if r.OpenAIProjectID != nil {
@@ -99,6 +102,9 @@ type SignupParams struct {
 	// Token identifies one rendering of the signup form, so that submitting
 	// it twice creates one company.
 	Token string
+	// ExternalID is the host app's own ID for the company (API only),
+	// unique; "" for none.
+	ExternalID string
 }
 
 // Field names used as keys of ValidationError, matching the form's inputs.
@@ -155,6 +161,9 @@ func (p SignupParams) Validate() error {
 		case n > maxLen:
 			v[field] = fmt.Sprintf("%s must be at most %d characters (it has %d).", label, maxLen, n)
 		}
+	}
+	if msg := ValidateExternalID(p.ExternalID); msg != "" {
+		v[FieldExternalID] = msg
 	}
 	text(FieldName, p.Name, "Company name", true, MaxNameLen)
 	if _, bad := v[FieldName]; !bad {

@@ -32,6 +32,8 @@ const (
 	FilterAll     ListFilter = "all"
 	FilterMissing ListFilter = "missing" // companies without a project ID
 	FilterFailed  ListFilter = "failed"  // companies whose provisioning failed for good
+	FilterNoKey   ListFilter = "no-key"  // companies with a project but no current OpenAI key
+	FilterWaiting ListFilter = "waiting" // companies held back by a safeguard
 )
 
 // PageSize is the number of companies on a page of the list.
@@ -62,7 +64,7 @@ func (p ListParams) Normalize() ListParams {
 	if utf8.RuneCountInString(p.Query) > maxQueryLen {
 		p.Query = string([]rune(p.Query)[:maxQueryLen])
 	}
-	if !slices.Contains([]ListFilter{FilterAll, FilterMissing, FilterFailed}, p.Filter) {
+	if !slices.Contains([]ListFilter{FilterAll, FilterMissing, FilterFailed, FilterNoKey, FilterWaiting}, p.Filter) {
 		p.Filter = FilterAll
 	}
 	if !slices.Contains([]ListSort{SortNewest, SortOldest, SortName}, p.Sort) {
@@ -108,7 +110,7 @@ func (s *Service) List(ctx context.Context, p ListParams) (Page, error) {
 		}
 	}
 	f := listFilter{
-		OnlyMissing: p.Filter == FilterMissing, OnlyFailed: p.Filter == FilterFailed,
+		OnlyMissing: p.Filter == FilterMissing, OnlyFailed: p.Filter == FilterFailed, OnlyNoKey: p.Filter == FilterNoKey, OnlyWaiting: p.Filter == FilterWaiting,
 		Search: p.Query, NamePattern: namePattern(p.Query),
 	}
 
@@ -166,19 +168,19 @@ type listRow = dbgen.ListCompaniesNewestRow
 // listFilter is the part of the list queries' parameters that does not
 // depend on the sort order.
 type listFilter struct {
-	OnlyMissing, OnlyFailed bool
-	Search, NamePattern     string
+	OnlyMissing, OnlyFailed, OnlyNoKey, OnlyWaiting bool
+	Search, NamePattern                             string
 }
 
 // fetchPage runs the query of the sort order, or of its reverse when
 // backwards, from the cursor (from the start when nil).
 func fetchPage(ctx context.Context, q *dbgen.Queries, sort ListSort, backwards bool, f listFilter, cur *cursor, limit int) ([]listRow, error) {
 	byDate := dbgen.ListCompaniesNewestParams{
-		OnlyMissing: f.OnlyMissing, OnlyFailed: f.OnlyFailed, Search: f.Search, NamePattern: f.NamePattern,
+		OnlyMissing: f.OnlyMissing, OnlyFailed: f.OnlyFailed, OnlyNoKey: f.OnlyNoKey, OnlyWaiting: f.OnlyWaiting, Search: f.Search, NamePattern: f.NamePattern,
 		MaxRows: int32(limit),
 	}
 	byName := dbgen.ListCompaniesByNameParams{
-		OnlyMissing: f.OnlyMissing, OnlyFailed: f.OnlyFailed, Search: f.Search, NamePattern: f.NamePattern,
+		OnlyMissing: f.OnlyMissing, OnlyFailed: f.OnlyFailed, OnlyNoKey: f.OnlyNoKey, OnlyWaiting: f.OnlyWaiting, Search: f.Search, NamePattern: f.NamePattern,
 		MaxRows: int32(limit),
 	}
 	if cur != nil {
@@ -266,6 +268,7 @@ type Totals struct {
 	WithProject int64
 	Missing     int64 // without a project ID, whatever their status
 	Failed      int64
+	Waiting     int64 // held back by a safeguard (budget, capacity, approval)
 }
 
 // Totals counts the companies, in one statement that reads indexes only.
@@ -274,7 +277,7 @@ func (s *Service) Totals(ctx context.Context) (Totals, error) {
 	if err != nil {
 		return Totals{}, fmt.Errorf("count companies: %w", err)
 	}
-	return Totals{Companies: r.Total, WithProject: r.Total - r.Missing, Missing: r.Missing, Failed: r.Failed}, nil
+	return Totals{Companies: r.Total, WithProject: r.Total - r.Missing, Missing: r.Missing, Failed: r.Failed, Waiting: r.Waiting}, nil
 }
 
 // ProvisionAttempt is one try at giving a company its project, as shown in

@@ -68,7 +68,9 @@ const verifyTimeout = 10 * time.Second
 // failed or skipped company becomes pending again) and enqueues its
 // provisioning job, or hurries the one already queued, so that double clicks
 // share one job. The audit entry is written in the same transaction. Returns
-// the job's id, ErrNotConfigured, ErrNotFound and ErrHasProject.
+// the job's id, ErrNotConfigured, ErrNotFound, ErrHasProject and
+// ErrNeedsApproval (approval mode: approve the company instead). A staff
+// request never counts against the signup budget.
 func (s *Service) RequestProvisioning(ctx context.Context, companyID int64, actor audit.Actor) (int64, error) {
 	if !s.prov.Configured() {
 		return 0, ErrNotConfigured
@@ -83,7 +85,14 @@ func (s *Service) RequestProvisioning(ctx context.Context, companyID int64, acto
 		if c.OpenAIProjectID != nil {
 			return ErrHasProject
 		}
+		if c.Approval == provision.ApprovalPending || c.Approval == provision.ApprovalRejected {
+			return ErrNeedsApproval
+		}
 		if _, err := q.ResetCompanyForRetry(ctx, companyID); err != nil {
+			return err
+		}
+		// Asked for by staff: no longer counts against the signup budget.
+		if err := q.ClearCompanyBudgeted(ctx, companyID); err != nil {
 			return err
 		}
 		res, err := s.river.InsertTx(ctx, tx, provision.ProjectArgs{
@@ -109,7 +118,7 @@ func (s *Service) RequestProvisioning(ctx context.Context, companyID int64, acto
 		})
 	})
 	if err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrHasProject) {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrHasProject) || errors.Is(err, ErrNeedsApproval) {
 			return 0, err
 		}
 		return 0, fmt.Errorf("request provisioning of company %d: %w", companyID, err)
@@ -125,6 +134,8 @@ type AssignParams struct {
 	// Replace allows changing an ID the company already has, which only
 	// admins may do.
 	Replace bool
+	// Note, if set, opens the audit entry's detail: where the ID came from.
+	Note string
 }
 
 // AssignResult is what an assignment did.
@@ -180,6 +191,9 @@ func (s *Service) AssignProjectID(ctx context.Context, p AssignParams) (AssignRe
 		res.Verified, detail = true, fmt.Sprintf("verified on OpenAI: project %q", name)
 	}
 
+	if p.Note != "" {
+		detail = p.Note + "; " + detail
+	}
 	res.Before, err = s.UpdateCompanyOpenAIProject(ctx, ProjectChange{
 		CompanyID: p.CompanyID, ProjectID: id, Actor: p.Actor, Replace: p.Replace, Detail: detail,
 	})

@@ -107,10 +107,25 @@ func (s *Service) UpdateCompanyOpenAIProject(ctx context.Context, ch ProjectChan
 			if _, err := q.UpdateCompanyOpenAIProject(ctx, dbgen.UpdateCompanyOpenAIProjectParams{ID: c.ID, ProjectID: pid}); err != nil {
 				return err
 			}
-			return audit.Record(ctx, q, audit.Entry{
+			if before != "" {
+				// Unlinked on purpose: never adopted again automatically.
+				if err := q.ReleaseProject(ctx, dbgen.ReleaseProjectParams{
+					ProjectID: before, CompanyID: &c.ID, ReleasedBy: ch.Actor.Email,
+				}); err != nil {
+					return err
+				}
+			}
+			if err := audit.Record(ctx, q, audit.Entry{
 				Actor: ch.Actor, Action: projectAction(before, ch.ProjectID), CompanyID: c.ID, CompanyName: c.Name,
 				Before: before, After: ch.ProjectID, Detail: ch.Detail,
-			})
+			}); err != nil {
+				return err
+			}
+			if pid == nil {
+				return nil
+			}
+			// The key step follows a project however it was linked.
+			return s.prov.OnLinked(ctx, tx, c.ID, ch.ProjectID)
 		})
 	})
 	if db.IsUniqueViolation(err, "companies_openai_project_id_key") {

@@ -25,6 +25,14 @@ type Service struct {
 	logger *slog.Logger
 	// signupTimeout bounds how long a signup waits for OpenAI.
 	signupTimeout time.Duration
+	// onCreated, if set, runs in the signup's transaction (webhooks).
+	onCreated func(ctx context.Context, tx pgx.Tx, companyID int64) error
+}
+
+// SetOnCreated sets the hook run in the transaction that registers a
+// company (the company.created webhook).
+func (s *Service) SetOnCreated(fn func(ctx context.Context, tx pgx.Tx, companyID int64) error) {
+	s.onCreated = fn
 }
 
 // NewService returns a Service. The River client may be insert-only.
@@ -79,6 +87,8 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 	switch {
 	case db.IsUniqueViolation(err, "companies_name_lower_key"), db.IsUniqueViolation(err, "companies_name_key_key"):
 		return SignupResult{}, ErrNameTaken
+	case db.IsUniqueViolation(err, "company_external_ids_external_id_key"):
+		return SignupResult{}, ErrExternalIDTaken
 	case db.IsUniqueViolation(err, "companies_signup_token_key"):
 		// The same form, submitted twice at once: the other request won.
 		r, err := s.q.GetCompanyBySignupToken(ctx, &p.Token)
@@ -91,6 +101,11 @@ func (s *Service) CreateCompanyFromSignup(ctx context.Context, p SignupParams) (
 	}
 
 	c := fromRow(row)
+	if c.Status == StatusWaiting {
+		s.logger.Warn(fmt.Sprintf("⏳ [Company Signup] OpenAI project for %s waits: %s", c.Name, c.LastError),
+			slog.Int64("company_id", c.ID))
+		return SignupResult{Company: c}, nil
+	}
 	if !configured {
 		s.logger.Warn(fmt.Sprintf("⚠️ [Company Signup] OpenAI project creation skipped for %s", c.Name),
 			slog.Int64("company_id", c.ID), slog.String("reason", "no OpenAI admin key configured"))
@@ -134,6 +149,25 @@ func (s *Service) insertSignup(ctx context.Context, conn *pgxpool.Conn, p Signup
 		if err != nil {
 			return err
 		}
+		if s.onCreated != nil {
+			if err := s.onCreated(ctx, tx, row.ID); err != nil {
+				return err
+			}
+		}
+		if p.ExternalID != "" {
+			if err := q.InsertExternalID(ctx, dbgen.InsertExternalIDParams{CompanyID: row.ID, ExternalID: p.ExternalID}); err != nil {
+				return err
+			}
+		}
+		if s.prov.RequireApproval() {
+			// Approval mode (approval.go): the company waits for staff,
+			// with no job until a staff member approves it.
+			row.Approval, row.Budgeted = ApprovalPending, true
+			row.ProvisioningStatus, row.ProvisioningError = string(StatusWaiting), provision.ReasonApproval
+			return q.SetCompanySignupGate(ctx, dbgen.SetCompanySignupGateParams{
+				ID: row.ID, Approval: row.Approval, Budgeted: true, Status: row.ProvisioningStatus, Error: row.ProvisioningError,
+			})
+		}
 		if !configured {
 			// The seed's behaviour: no key, no project. A backfill after
 			// a key is configured picks the company up.
@@ -143,12 +177,34 @@ func (s *Service) insertSignup(ctx context.Context, conn *pgxpool.Conn, p Signup
 			})
 			return err
 		}
+		// A public signup's project counts against the signup budget and
+		// must fit the organization's capacity (provision/gate.go).
+		row.Budgeted = true
+		if err := q.SetCompanySignupGate(ctx, dbgen.SetCompanySignupGateParams{
+			ID: row.ID, Approval: ApprovalNone, Budgeted: true, Status: row.ProvisioningStatus,
+		}); err != nil {
+			return err
+		}
+		hold, err := s.prov.AdmitSignupTx(ctx, tx, row.ID)
+		if err != nil {
+			return err
+		}
 		// The safety net: if this process dies or OpenAI does not answer in
 		// time, the job creates the project later.
+		due := s.signupTimeout + signupMargin
+		if hold != nil {
+			// Held back: the job tries when the hold ends.
+			until := hold.Until
+			row.ProvisioningStatus, row.ProvisioningError, row.NextAttemptAt = string(StatusWaiting), hold.Reason, &until
+			due = max(s.prov.Until(until), 0)
+		}
 		res, err := s.river.InsertTx(ctx, tx, provision.ProjectArgs{CompanyID: row.ID, Trigger: provision.TriggerSignup},
-			&river.InsertOpts{ScheduledAt: time.Now().Add(s.signupTimeout + signupMargin)})
+			&river.InsertOpts{ScheduledAt: time.Now().Add(due)})
 		if err != nil {
 			return fmt.Errorf("enqueue provisioning: %w", err)
+		}
+		if hold != nil {
+			return nil
 		}
 		jobID := res.Job.ID
 		claim, err = s.prov.ClaimTx(ctx, conn, tx, row, provision.Attempt{
@@ -194,6 +250,12 @@ func (s *Service) provisionAfterSignup(ctx context.Context, c Company, claim *pr
 	case provision.Failed:
 		c.Status, c.LastError = StatusFailed, errText(res.Err)
 		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err))
+	case provision.Waiting:
+		// Held back by a safeguard (OpenAI's project limit): the job
+		// carries on when there is room.
+		c.Status, c.LastError = StatusWaiting, provision.ReasonCapacity
+		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err),
+			slog.Duration("retry_after", res.RetryAfter), slog.String("next", "waits for room in the organization"))
 	default: // retryable or uncertain: the job carries on
 		c.Status, c.LastError = StatusPending, errText(res.Err)
 		log.Error(fmt.Sprintf("❌ [Company Signup] Failed to create OpenAI project for %s: %v", c.Name, res.Err),

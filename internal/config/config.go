@@ -5,6 +5,7 @@ package config
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -82,6 +83,20 @@ type Config struct {
 	// "Authorization: Bearer <token>". Never log it.
 	AdminAPIToken string
 
+	// ProjectCreateBudget is PROJECT_CREATE_BUDGET: projects per hour for
+	// companies from the public signup form, shared by every process; 0 is
+	// no budget. Backfills and staff actions do not count.
+	ProjectCreateBudget int
+	// SignupProvisioning is SIGNUP_PROVISIONING: "auto" (the seed's
+	// behaviour) or "approval" (a new company waits for staff approval).
+	SignupProvisioning string
+	// OpenAIProjectLimit is OPENAI_PROJECT_LIMIT, the organization's
+	// project limit; at it, new projects wait.
+	OpenAIProjectLimit int
+	// OpenAICapacityRefresh is OPENAI_CAPACITY_REFRESH: how often the
+	// organization's active projects are counted.
+	OpenAICapacityRefresh time.Duration
+
 	ShutdownTimeout time.Duration
 
 	// Policy configures the guard rails per project (policy.go).
@@ -94,6 +109,28 @@ type Config struct {
 	// production and a random secret was made up: sessions then end with
 	// the process, which start-up warns about.
 	SessionSecretEphemeral bool
+	// KeysEnabled is KEYS_ENABLED: every company with a project also gets
+	// a service account and its API key. Defaults to true when an admin key
+	// is set.
+	KeysEnabled bool
+	// KeyEncryptionKeyset is KEY_ENCRYPTION_KEYSET: a Tink JSON keyset or
+	// the path of a file holding one. Never log it.
+	KeyEncryptionKeyset string
+	// KeyServiceAccountName names the service account created per project.
+	KeyServiceAccountName string
+	// KeyRotationDays is how long a key stays current before the scheduled
+	// rotation replaces it.
+	KeyRotationDays int
+	// KeyGracePeriod is how long a replaced key stays valid.
+	KeyGracePeriod time.Duration
+	// APITokenRateLimit is how many host-app API requests one service token
+	// may make per minute, across all processes.
+	APITokenRateLimit int
+	// WebhookURL and WebhookSecret (Standard Webhooks, "whsec_" + base64)
+	// enable webhooks. Never log the secret.
+	WebhookURL    string
+	WebhookSecret string
+
 	// AdminEmail and AdminPassword create the first admin when the app
 	// starts with no staff users. Never log the password.
 	AdminEmail    string
@@ -113,6 +150,15 @@ type Config struct {
 	// the public address to "Authorization: Bearer <token>". Never log it.
 	MetricsToken string
 }
+
+// SIGNUP_PROVISIONING values.
+const (
+	SignupAuto     = "auto"
+	SignupApproval = "approval"
+)
+
+// RequireApproval reports whether new companies wait for staff approval.
+func (c Config) RequireApproval() bool { return c.SignupProvisioning == SignupApproval }
 
 // Production reports whether the app runs with production settings.
 func (c Config) Production() bool { return c.Env == EnvProduction }
@@ -145,6 +191,11 @@ func Load(getenv func(string) string) (Config, error) {
 		ProvisionSettleDelay: p.duration("PROVISION_SETTLE_DELAY", 30*time.Second),
 		ProvisionWorkers:     p.positiveInt("PROVISION_WORKERS", 10),
 		BackfillConcurrency:  p.positiveInt("BACKFILL_CONCURRENCY", 4),
+
+		ProjectCreateBudget:   p.nonNegativeInt("PROJECT_CREATE_BUDGET", 200),
+		SignupProvisioning:    p.oneOf("SIGNUP_PROVISIONING", SignupAuto, SignupAuto, SignupApproval),
+		OpenAIProjectLimit:    p.positiveInt("OPENAI_PROJECT_LIMIT", 2000),
+		OpenAICapacityRefresh: p.duration("OPENAI_CAPACITY_REFRESH", 10*time.Minute),
 
 		ShutdownTimeout: p.duration("SHUTDOWN_TIMEOUT", 20*time.Second),
 	}
@@ -179,6 +230,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.AdminAPIToken != "" && len(c.AdminAPIToken) < MinAdminAPITokenLen {
 		p.fail("ADMIN_API_TOKEN", fmt.Sprintf("is too short; want at least %d random characters (openssl rand -hex 32)", MinAdminAPITokenLen))
 	}
+	p.keys(&c)
 	c.AdminEmail = strings.TrimSpace(getenv("ADMIN_EMAIL"))
 	c.AdminPassword = getenv("ADMIN_PASSWORD")
 	if (c.AdminEmail == "") != (c.AdminPassword == "") {
@@ -306,3 +358,43 @@ func (p *parser) databaseURL(name string) string {
 	}
 	return v
 }
+
+// keys reads the variables of per-company keys, the host-app API and
+// webhooks.
+func (p *parser) keys(c *Config) {
+	c.KeysEnabled = c.OpenAIConfigured()
+	if v := strings.TrimSpace(p.getenv("KEYS_ENABLED")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			p.fail("KEYS_ENABLED", fmt.Sprintf("is %q; want true or false", v))
+		}
+		c.KeysEnabled = b
+	}
+	c.KeyEncryptionKeyset = strings.TrimSpace(p.getenv("KEY_ENCRYPTION_KEYSET"))
+	if c.KeysEnabled && c.KeyEncryptionKeyset == "" && c.Production() {
+		p.fail("KEY_ENCRYPTION_KEYSET", "is required when APP_ENV=production and keys are enabled; create one with `provisioner keys keyset create`")
+	}
+	c.KeyServiceAccountName = p.str("KEY_SERVICE_ACCOUNT_NAME", "provisioner")
+	c.KeyRotationDays = p.positiveInt("KEY_ROTATION_DAYS", 90)
+	c.KeyGracePeriod = p.duration("KEY_GRACE_PERIOD", 24*time.Hour)
+	c.APITokenRateLimit = p.positiveInt("API_TOKEN_RATE_LIMIT", 600)
+	c.WebhookURL = strings.TrimSpace(p.getenv("WEBHOOK_URL"))
+	c.WebhookSecret = strings.TrimSpace(p.getenv("WEBHOOK_SECRET"))
+	if c.WebhookURL != "" {
+		u, err := url.Parse(c.WebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail("WEBHOOK_URL", "is not an http(s) URL")
+		}
+		if c.WebhookSecret == "" {
+			p.fail("WEBHOOK_SECRET", "is required with WEBHOOK_URL (Standard Webhooks: whsec_ followed by base64)")
+		}
+	}
+	if c.WebhookSecret != "" {
+		if _, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(c.WebhookSecret, "whsec_")); err != nil {
+			p.fail("WEBHOOK_SECRET", "is not base64 (optionally prefixed whsec_)")
+		}
+	}
+}
+
+// KeyRotation is the lifetime of a key before its scheduled rotation.
+func (c Config) KeyRotation() time.Duration { return time.Duration(c.KeyRotationDays) * 24 * time.Hour }

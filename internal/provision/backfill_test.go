@@ -358,13 +358,21 @@ func TestBackfill_TwoProcesses(t *testing.T) {
 func TestBackfill_LinksExistingProjects(t *testing.T) {
 	t.Parallel()
 	b := newBackfillBundle(t, bfOptions{work: true})
+	// Acme's first attempt (cut off, say) began before its project was
+	// created: the project can be its own and is adopted. The others
+	// made no attempt (adopt.go).
+	acmeID := b.addCompany(t, "Acme")
+	if _, err := b.pool.Exec(context.Background(), `INSERT INTO provision_attempts (company_id, trigger, outcome, finished_at)
+		VALUES ($1, 'signup', 'retryable', now())`, acmeID); err != nil {
+		t.Fatal(err)
+	}
 	acme := b.fake.AddProject("Acme", false)
 	b.fake.AddProject("Globex", true) // archived: not reused
 	initech := b.fake.AddProject("Initech", false)
 	b.fake.AddProject("Vandelay", false)
 	b.fake.AddProject("Vandelay", false)
 	b.fake.AddProject("acme", false) // the name must match exactly
-	for _, name := range []string{"Acme", "Globex", "Initech", "Vandelay"} {
+	for _, name := range []string{"Globex", "Initech", "Vandelay"} {
 		b.addCompany(t, name)
 	}
 	// Initech's project is already held by another company.
@@ -427,8 +435,11 @@ func TestBackfill_DryRunChangesNothing(t *testing.T) {
 	if len(dry.Names) != 10 || dry.Names[0] != "Co 2" || dry.Names[9] != "Co 11" {
 		t.Errorf("names = %q, want Co 2 … Co 11", dry.Names)
 	}
-	if n := len(b.fake.Requests()); n != 0 {
-		t.Errorf("dry run sent %d requests to OpenAI", n)
+	// It reads OpenAI's list (for the possible matches) and nothing else.
+	for _, r := range b.fake.Requests() {
+		if r.Endpoint != openaitest.EndpointList {
+			t.Errorf("dry run sent %s %s to OpenAI", r.Method, r.Path)
+		}
 	}
 	if n := b.count(t, `SELECT count(*) FROM backfill_runs`) + b.count(t, `SELECT count(*) FROM provision_attempts`); n != 0 {
 		t.Errorf("dry run wrote %d rows", n)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -122,9 +121,14 @@ type ClientOptions struct {
 	ErrorHandler river.ErrorHandler
 	// Backfill tunes the backfill worker (backfill_worker.go).
 	Backfill BackfillOptions
-	// Extra, if set, registers other packages' workers and periodic jobs
-	// (the policy's) and names the queues they need, with their workers.
-	Extra func(workers *river.Workers) (queues map[string]river.QueueConfig, periodic []*river.PeriodicJob)
+	// Register, if set, adds other packages' workers (the key step's);
+	// Queues adds their queues and PeriodicJobs their schedules.
+	Register     func(*river.Workers)
+	Queues       map[string]river.QueueConfig
+	PeriodicJobs []*river.PeriodicJob
+	// CapacityRefresh, if set, is how often the organization's projects
+	// are counted (capacity.go), by the leader process.
+	CapacityRefresh time.Duration
 }
 
 // NewRiverClient builds the River client on pool, registering the workers
@@ -142,19 +146,25 @@ func NewRiverClient(pool *pgxpool.Pool, p *Provisioner, opts ClientOptions) (*ri
 		workers := river.NewWorkers()
 		river.AddWorker(workers, NewProjectWorker(p, opts.JobTimeout, opts.Logger))
 		river.AddWorker(workers, NewBackfillWorker(p, opts.JobTimeout, opts.Backfill, opts.Logger))
+		river.AddWorker(workers, &CapacityWorker{p: p})
 		cfg.Workers = workers
+		if opts.CapacityRefresh > 0 && p.Configured() {
+			cfg.PeriodicJobs = []*river.PeriodicJob{capacityJob(opts.CapacityRefresh)}
+		}
 		// One backfill run at a time exists at all; its worker runs
 		// BACKFILL_CONCURRENCY goroutines of its own.
 		cfg.Queues = map[string]river.QueueConfig{QueueBackfill: {MaxWorkers: 1}}
 		if !opts.Backfill.Only {
 			cfg.Queues[QueueProvision] = river.QueueConfig{MaxWorkers: max(opts.Workers, 1)}
 		}
-		if opts.Extra != nil {
-			queues, periodic := opts.Extra(workers)
-			if !opts.Backfill.Only {
-				maps.Copy(cfg.Queues, queues)
-				cfg.PeriodicJobs = periodic
+		if opts.Register != nil {
+			opts.Register(workers)
+		}
+		if !opts.Backfill.Only {
+			for name, q := range opts.Queues {
+				cfg.Queues[name] = q
 			}
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, opts.PeriodicJobs...)
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)

@@ -13,7 +13,12 @@
 //     5xx, crash), first looks on OpenAI for an active project with exactly the
 //     company's name created since that attempt began, and links it instead of
 //     creating another;
-//   - links the project with a guarded UPDATE (only where no ID is set).
+//   - links the project with a guarded UPDATE (only where no ID is set);
+//   - before creating, passes the safeguards (gate.go): the signup budget,
+//     the organization's project limit and approval mode, which make the
+//     company wait rather than fail;
+//   - adopts an existing project only when it can be the company's own and
+//     no admin released it (adopt.go).
 //
 // No OpenAI call runs while a database transaction is open.
 package provision
@@ -24,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,14 +70,19 @@ const (
 	Failed Outcome = "failed"
 	// Busy: another attempt for the company is in progress right now.
 	Busy Outcome = "busy"
-	// Waiting: an earlier failure asked for a pause that has not passed yet.
+	// Waiting: an earlier failure asked for a pause that has not passed
+	// yet, or a safeguard holds creation back (gate.go): the signup budget
+	// or the organization's project limit.
 	Waiting Outcome = "waiting"
+	// NotApproved: approval mode; the company waits for a staff member's
+	// decision (or was rejected). Final: approving it queues a new job.
+	NotApproved Outcome = "not_approved"
 )
 
 // Final reports whether the outcome needs no further attempt.
 func (o Outcome) Final() bool {
 	switch o {
-	case Created, Linked, AlreadyProvisioned, Skipped, Failed:
+	case Created, Linked, AlreadyProvisioned, Skipped, Failed, NotApproved:
 		return true
 	}
 	return false
@@ -106,6 +117,22 @@ type Settings struct {
 	SettleDelay  time.Duration
 	ClockSkew    time.Duration // tolerance between our clock and OpenAI's
 	LockWaitBusy time.Duration // how long a job waits when the company is busy
+
+	// The safeguards of gate.go. SignupBudget is PROJECT_CREATE_BUDGET:
+	// projects created per BudgetWindow (default one hour) for companies
+	// from the public signup form, 0 for no budget. ProjectLimit is
+	// OPENAI_PROJECT_LIMIT (default 2000); CapacityRecheck is how often a
+	// company held back by it looks again (default one minute).
+	SignupBudget    int
+	BudgetWindow    time.Duration
+	ProjectLimit    int
+	CapacityRecheck time.Duration
+	// RequireApproval is SIGNUP_PROVISIONING=approval: a company from the
+	// public form waits for a staff member's approval.
+	RequireApproval bool
+	// Now is the clock of the safeguards and of next attempts (time.Now
+	// when nil); tests move it forward.
+	Now func() time.Time
 }
 
 // Provisioner performs provisioning attempts.
@@ -116,6 +143,35 @@ type Provisioner struct {
 	settings Settings
 	metrics  *metrics.Metrics
 	logger   *slog.Logger
+	// onLinked, if set, runs in the transaction that links a project to a
+	// company, on every path: the key step enqueues itself there.
+	onLinked LinkedFunc
+	// onFailed, if set, runs in the transaction that marks a company
+	// failed for good (webhooks).
+	onFailed func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error
+}
+
+// SetOnFailed sets the hook run in the transaction that marks a company's
+// provisioning failed for good.
+func (p *Provisioner) SetOnFailed(fn func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error) {
+	p.onFailed = fn
+}
+
+// LinkedFunc is told, inside the linking transaction, that a company now
+// has a project.
+type LinkedFunc func(ctx context.Context, tx pgx.Tx, companyID int64, projectID string) error
+
+// SetOnLinked sets the hook every linking of a project runs in its
+// transaction (the key step's enqueue). Call it before serving.
+func (p *Provisioner) SetOnLinked(fn LinkedFunc) { p.onLinked = fn }
+
+// OnLinked runs the linking hook in tx, for a project linked outside
+// Provision (a manual assignment). A nil hook does nothing.
+func (p *Provisioner) OnLinked(ctx context.Context, tx pgx.Tx, companyID int64, projectID string) error {
+	if p.onLinked == nil {
+		return nil
+	}
+	return p.onLinked(ctx, tx, companyID, projectID)
 }
 
 // New returns a Provisioner. projects may be nil: attempts are then skipped.
@@ -128,6 +184,18 @@ func New(pool *pgxpool.Pool, projects openai.Projects, s Settings, m *metrics.Me
 	}
 	if s.MaxAttempts == 0 {
 		s.MaxAttempts = 10
+	}
+	if s.BudgetWindow == 0 {
+		s.BudgetWindow = time.Hour
+	}
+	if s.ProjectLimit == 0 {
+		s.ProjectLimit = 2000
+	}
+	if s.CapacityRecheck == 0 {
+		s.CapacityRecheck = time.Minute
+	}
+	if s.Now == nil {
+		s.Now = time.Now
 	}
 	return &Provisioner{pool: pool, q: dbgen.New(pool), projects: projects, settings: s, metrics: m, logger: logger}
 }
@@ -187,8 +255,11 @@ func (p *Provisioner) provisionLocked(ctx context.Context, c dbgen.Company, a At
 		}
 		return Result{Outcome: Skipped}, p.recordSkipped(ctx, c.ID, a, reason)
 	}
-	if c.NextAttemptAt != nil {
-		if wait := time.Until(*c.NextAttemptAt); wait > 0 {
+	if c.Approval == ApprovalPending || c.Approval == ApprovalRejected {
+		return Result{Outcome: NotApproved}, nil
+	}
+	if c.NextAttemptAt != nil && !p.budgetHoldLifted(c, a) {
+		if wait := c.NextAttemptAt.Sub(p.now()); wait > 0 {
 			return Result{Outcome: Waiting, RetryAfter: wait}, nil
 		}
 	}
@@ -212,6 +283,12 @@ func (p *Provisioner) provisionLocked(ctx context.Context, c dbgen.Company, a At
 				return Result{Outcome: Waiting, RetryAfter: wait}, nil
 			}
 		}
+	}
+
+	// The safeguards: a creation must fit the signup budget and the
+	// organization's project limit, or the company waits (gate.go).
+	if res, held, err := p.admit(ctx, c, a); err != nil || held {
+		return res, err
 	}
 
 	attempt, err := p.q.CreateAttempt(ctx, dbgen.CreateAttemptParams{
@@ -305,7 +382,7 @@ type existing struct {
 
 // findExisting looks on OpenAI for an active project named exactly like the
 // company, created since an uncertain attempt began, that no other company
-// holds.
+// holds and no admin released (adopt.go).
 func (p *Provisioner) findExisting(ctx context.Context, c dbgen.Company, since time.Time) (existing, error) {
 	var candidates []openai.Project
 	cutoff := since.Add(-p.settings.ClockSkew)
@@ -322,6 +399,11 @@ func (p *Provisioner) findExisting(ctx context.Context, c dbgen.Company, since t
 	if err != nil {
 		return existing{}, err
 	}
+	released, err := p.released(ctx, free)
+	if err != nil {
+		return existing{}, err
+	}
+	free = slices.DeleteFunc(free, func(pr openai.Project) bool { _, ok := released[pr.ID]; return ok })
 	switch len(free) {
 	case 0:
 		return existing{}, nil
@@ -366,6 +448,11 @@ func (p *Provisioner) finishSuccess(ctx context.Context, c dbgen.Company, attemp
 		if err := q.ResolveUncertainAttempts(ctx, dbgen.ResolveUncertainAttemptsParams{CompanyID: c.ID, KeepID: attempt.ID}); err != nil {
 			return err
 		}
+		if n > 0 {
+			if err := p.OnLinked(ctx, tx, c.ID, pr.ID); err != nil {
+				return err
+			}
+		}
 		if a.OnFinal != nil {
 			return a.OnFinal(ctx, tx)
 		}
@@ -386,6 +473,9 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 		// Not an OpenAI answer (e.g. our context ended): the request may
 		// have gone out.
 		oe = &openai.Error{Op: openai.EndpointCreate, Kind: openai.Transient, Uncertain: true, Err: callErr}
+	}
+	if oe.ProjectLimit {
+		return p.finishAtLimit(ctx, c, attempt, a, oe)
 	}
 	res := Result{Err: oe}
 	status, errText := StatusPending, oe.Error()
@@ -425,7 +515,7 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 				errText = fmt.Sprintf("gave up after %d attempts: %s", tries, oe.Reason())
 			} else {
 				res.RetryAfter = p.delay(tries, oe)
-				t := time.Now().Add(res.RetryAfter)
+				t := p.now().Add(res.RetryAfter)
 				next = &t
 			}
 		}
@@ -433,6 +523,18 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 			ID: c.ID, Status: string(status), Error: errText, NextAttemptAt: next,
 		}); err != nil {
 			return err
+		}
+		if res.Outcome == Failed && p.onFailed != nil {
+			if err := p.onFailed(ctx, tx, c.ID, errText); err != nil {
+				return err
+			}
+		}
+		if !oe.Uncertain && oe.Op == openai.EndpointCreate {
+			// OpenAI refused the create, so no project was made: its
+			// place in the budget and the organization's count is free.
+			if err := q.DeleteProjectReservation(ctx, c.ID); err != nil {
+				return err
+			}
 		}
 		if res.Outcome.Final() && a.OnFinal != nil {
 			return a.OnFinal(ctx, tx)

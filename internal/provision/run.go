@@ -119,6 +119,13 @@ type DryRun struct {
 	Names []string
 	// Configured is false when no admin key is set: a run cannot start.
 	Configured bool
+	// AutoLinks is how many companies would adopt an existing project;
+	// PossibleMatches are the same-name projects an admin must link by
+	// hand (adopt.go). MatchesError is set when OpenAI's list could not be
+	// read, so the matches are unknown.
+	AutoLinks       int
+	PossibleMatches []PossibleMatch
+	MatchesError    string
 }
 
 // dryRunNames is how many names a dry run shows.
@@ -148,8 +155,10 @@ func NewBackfiller(p *Provisioner, rc *river.Client[pgx.Tx], concurrency int) *B
 	return &Backfiller{pool: p.pool, q: p.q, prov: p, river: rc, concurrency: max(concurrency, 1)}
 }
 
-// DryRun counts the companies without a project and names the first few. It
-// changes nothing and calls nobody.
+// DryRun counts the companies without a project, names the first few and,
+// with an admin key, reads OpenAI's project list for the existing projects
+// the run would link and the possible matches it would leave to an admin.
+// It changes nothing.
 func (b *Backfiller) DryRun(ctx context.Context) (DryRun, error) {
 	n, err := b.q.CountCompaniesWithoutProject(ctx)
 	if err != nil {
@@ -159,7 +168,15 @@ func (b *Backfiller) DryRun(ctx context.Context) (DryRun, error) {
 	if err != nil {
 		return DryRun{}, fmt.Errorf("backfill dry run: %w", err)
 	}
-	return DryRun{Count: int(n.Total), Names: names, Configured: b.prov.Configured()}, nil
+	dry := DryRun{Count: int(n.Total), Names: names, Configured: b.prov.Configured()}
+	if dry.Configured && dry.Count > 0 {
+		m, err := b.prov.PossibleMatches(ctx)
+		if err != nil {
+			dry.MatchesError = err.Error()
+		}
+		dry.AutoLinks, dry.PossibleMatches = m.AutoLinks, m.Possible
+	}
+	return dry, nil
 }
 
 // Start starts a run unless one is running, in which case it returns that

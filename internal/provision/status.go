@@ -10,6 +10,11 @@ type Status string
 const (
 	// StatusPending: no project yet; an attempt is due or under way.
 	StatusPending Status = "pending"
+	// StatusWaiting: no project yet, and none is created until something
+	// outside the company changes: the signup budget frees, the
+	// organization has room again, or a staff member approves the company.
+	// The company's error text says which (the Reason* constants).
+	StatusWaiting Status = "waiting"
 	// StatusProvisioned: the company has its project ID.
 	StatusProvisioned Status = "provisioned"
 	// StatusSkipped: no admin key was configured (or the name was empty).

@@ -95,11 +95,10 @@ func New(t testing.TB, o Options) *Env {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(TestWriter{t}, nil))
 	}
-	if o.Settings == (provision.Settings{}) {
-		o.Settings = provision.Settings{
-			MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-			SettleDelay: 300 * time.Millisecond, LockWaitBusy: 50 * time.Millisecond,
-		}
+	if o.Settings.MaxAttempts == 0 {
+		// Fast retries by default; the safeguards' fields stay as given.
+		o.Settings.MaxAttempts, o.Settings.BackoffBase, o.Settings.BackoffMax = 5, 20*time.Millisecond, 200*time.Millisecond
+		o.Settings.SettleDelay, o.Settings.LockWaitBusy = 300*time.Millisecond, 50*time.Millisecond
 	}
 	if o.SignupTimeout == 0 {
 		o.SignupTimeout = 2 * time.Second

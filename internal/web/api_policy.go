@@ -8,76 +8,35 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/validation"
 )
 
-// apiPolicyRoutes registers the host-app API's company and policy calls.
-//
-// Until the service tokens of the keys work (internal/apitoken, scope
-// companies:write) are merged, they sit behind requireAPIAdmin, like the
-// backfill: ADMIN_API_TOKEN or an admin's session. When they are: use
-// requireScope(companies:write) for the two POSTs, drop the GET here and
-// add `Policy apiPolicy json:"policy"` to the keys work's company view,
-// filled by apiPolicyOf.
-func (s *Server) apiPolicyRoutes(api *echo.Group) {
+// apiPolicyRoutes registers the host-app API's policy calls under /api/v1;
+// GET /api/v1/companies/{id} carries the "policy" member (api_v1_companies.go).
+func (s *Server) apiPolicyRoutes(v1 *echo.Group) {
 	if s.policy == nil {
 		return
 	}
-	g := api.Group("/v1/companies", s.requireAPIAdmin)
-	g.GET("/:id", s.handleAPIPolicyCompanyGet)
-	g.POST("/:id/policy/apply", s.handleAPIPolicyApply)
-	g.POST("/:id/offboard", s.handleAPIOffboard)
+	v1.POST("/companies/:id/policy/apply", s.handleAPIPolicyApply, s.requireScope(apitoken.ScopeCompaniesWrite))
+	v1.POST("/companies/:id/offboard", s.handleAPIOffboard, s.requireScope(apitoken.ScopeCompaniesWrite))
 }
 
 // apiPolicy is the "policy" member of a company in the API.
 type apiPolicy struct {
 	State       string              `json:"state"` // applied, pending, drifted, failed ("" without a project)
-	Error       string              `json:"error,omitempty"`
+	Error       string              `json:"error"`
 	AppliedAt   *time.Time          `json:"applied_at"`
 	CheckedAt   *time.Time          `json:"checked_at"`
 	Differences []policy.Difference `json:"differences"`
+	Offboarding *apiOffboarding     `json:"offboarding"`
 }
 
 type apiOffboarding struct {
 	Step  string `json:"step"`
 	State string `json:"state"`
-	Error string `json:"error,omitempty"`
-}
-
-type policyAPICompany struct {
-	ID              int64           `json:"id"`
-	Name            string          `json:"name"`
-	OpenAIProjectID *string         `json:"openai_project_id"`
-	Status          string          `json:"status"` // provisioning status, or "offboarded"
-	Policy          apiPolicy       `json:"policy"`
-	Offboarding     *apiOffboarding `json:"offboarding,omitempty"`
-}
-
-func (s *Server) policyAPICompanyOf(c echo.Context, id int64) (policyAPICompany, error) {
-	ctx := c.Request().Context()
-	co, err := s.companies.Get(ctx, id)
-	if err != nil {
-		return policyAPICompany{}, err
-	}
-	pol, err := s.apiPolicyOf(ctx, id)
-	if err != nil {
-		return policyAPICompany{}, err
-	}
-	out := policyAPICompany{ID: co.ID, Name: co.Name, Status: string(co.Status), Policy: pol}
-	if co.OpenAIProjectID != "" {
-		pid := co.OpenAIProjectID
-		out.OpenAIProjectID = &pid
-	}
-	off, ok, err := s.policy.GetOffboarding(ctx, id)
-	if err != nil {
-		return policyAPICompany{}, err
-	}
-	if ok {
-		out.Status = "offboarded"
-		out.Offboarding = &apiOffboarding{Step: off.Step, State: off.State, Error: off.Error}
-	}
-	return out, nil
+	Error string `json:"error"`
 }
 
 // apiPolicyOf is the "policy" member of company id's API view.
@@ -90,68 +49,63 @@ func (s *Server) apiPolicyOf(ctx context.Context, id int64) (apiPolicy, error) {
 	if out.Differences == nil {
 		out.Differences = []policy.Difference{}
 	}
+	off, ok, err := s.policy.GetOffboarding(ctx, id)
+	if err != nil {
+		return apiPolicy{}, err
+	}
+	if ok {
+		out.Offboarding = &apiOffboarding{Step: off.Step, State: off.State, Error: off.Error}
+	}
 	return out, nil
 }
 
-// handleAPIPolicyCompanyGet handles "GET /api/v1/companies/:id".
-func (s *Server) handleAPIPolicyCompanyGet(c echo.Context) error {
-	id, err := companyID(c)
+func (s *Server) apiCompanyAnswer(c echo.Context, code int) error {
+	co, err := s.apiCompanyParam(c)
 	if err != nil {
 		return err
 	}
-	out, err := s.policyAPICompanyOf(c, id)
+	view, err := s.apiCompanyView(c.Request().Context(), co)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(code, view)
 }
 
 // handleAPIPolicyApply handles "POST /api/v1/companies/:id/policy/apply":
-// 202, with the company as it stands (state pending).
+// 202, with the company as it stands (policy pending).
 func (s *Server) handleAPIPolicyApply(c echo.Context) error {
-	id, err := companyID(c)
+	co, err := s.apiCompanyParam(c)
 	if err != nil {
 		return err
 	}
-	if err := s.policy.Reapply(c.Request().Context(), id, apiActor(c)); err != nil {
+	tok, _ := apiTokenOf(c)
+	if err := s.policy.Reapply(c.Request().Context(), co.ID, tok.Actor()); err != nil {
 		return err
 	}
-	out, err := s.policyAPICompanyOf(c, id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, out)
+	return s.apiCompanyAnswer(c, http.StatusAccepted)
 }
 
 // handleAPIOffboard handles "POST /api/v1/companies/:id/offboard" with
 // {"confirm": "<the company's name>"}: 202, the steps run as jobs.
 func (s *Server) handleAPIOffboard(c echo.Context) error {
-	id, err := companyID(c)
+	co, err := s.apiCompanyParam(c)
 	if err != nil {
 		return err
 	}
 	var body struct {
 		Confirm string `json:"confirm"`
 	}
-	if err := c.Bind(&body); err != nil {
-		return apiFieldError(policy.FieldConfirm, "Send {\"confirm\": \"<the company's name>\"} as JSON.")
+	if err := bindJSON(c, &body); err != nil {
+		return apiFieldErrors(c, map[string]string{policy.FieldConfirm: "Send {\"confirm\": \"<the company's name>\"} as JSON."})
 	}
-	_, err = s.policy.Offboard(c.Request().Context(), id, body.Confirm, apiActor(c))
+	tok, _ := apiTokenOf(c)
+	_, err = s.policy.Offboard(c.Request().Context(), co.ID, body.Confirm, tok.Actor())
 	var v validation.Errors
 	if errors.As(err, &v) {
-		return apiFieldError(policy.FieldConfirm, v[policy.FieldConfirm])
+		return apiFieldErrors(c, v)
 	}
 	if err != nil {
 		return err
 	}
-	out, err := s.policyAPICompanyOf(c, id)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusAccepted, out)
-}
-
-// apiFieldError is a 422 naming the field, in the API's error shape.
-func apiFieldError(field, msg string) error {
-	return &echo.HTTPError{Code: http.StatusUnprocessableEntity, Message: field + ": " + msg}
+	return s.apiCompanyAnswer(c, http.StatusAccepted)
 }

@@ -23,16 +23,21 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
+	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
+	"github.com/provisioner/provisioner/internal/keys"
+	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/testenv"
 	"github.com/provisioner/provisioner/internal/web"
+	"github.com/provisioner/provisioner/internal/webhook"
 )
 
 const testAdminKey = "sk-admin-fake-web-tests"
@@ -53,6 +58,10 @@ type testApp struct {
 	backfill *provision.Backfiller
 	// policy is the app's guard-rails service.
 	policy *policy.Service
+	// keys, tokens and webhooks are set with appOptions.keys.
+	keys     *keys.Service
+	tokens   *apitoken.Service
+	webhooks *webhook.Service
 }
 
 type appOptions struct {
@@ -68,6 +77,8 @@ type appOptions struct {
 	trustedProxies []netip.Prefix // TRUSTED_PROXIES
 	production     bool           // APP_ENV=production (Secure, __Host- cookies)
 	metricsToken   string         // METRICS_TOKEN: /metrics on the public address
+	keys           bool           // per-company keys and the host-app API (api_v1*.go)
+	webhookURL     string         // WEBHOOK_URL (with keys): key events are delivered there
 }
 
 func newTestApp(t *testing.T, o appOptions) *testApp {
@@ -106,20 +117,25 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	env := testenv.New(t, testenv.Options{
 		Pool: pool, AdminKey: testAdminKey, NoKey: o.noKey, OpenAITimeout: 5 * time.Second, Logger: logger,
 		Settings: settings, SignupTimeout: cfg.SignupTimeout,
-		River: provision.ClientOptions{Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second,
-			// POLICY-WIRING: guard rails, worked by the same River client.
-			Extra: func(w *river.Workers) (map[string]river.QueueConfig, []*river.PeriodicJob) {
-				pol.Register(w)
-				return map[string]river.QueueConfig{policy.QueuePolicy: {MaxWorkers: 2}}, nil
-			}},
+		// With keys, the app's River client is built below, with the key
+		// and webhook workers; the env's is then not started.
+		River: provision.ClientOptions{Work: o.work && !o.keys, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second,
+			// POLICY-WIRING: guard rails, worked by the env's River client.
+			Register: pol.Register, Queues: map[string]river.QueueConfig{policy.QueuePolicy: {MaxWorkers: 2}}},
 	})
 	if env.OpenAI != nil {
 		pol.SetClient(env.OpenAI)
 	}
-	pol.SetRiver(env.River)
 	app := &testApp{t: t, pool: env.Pool, fake: env.Fake, logs: logs, spec: env.Spec, river: env.River, policy: pol}
 	rc, reg, companies := env.River, env.Registry, env.Companies
-	deps := web.Deps{Config: cfg, Logger: logger, Pool: env.Pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken, Policy: pol}
+	app.backfill = env.Backfill
+	if o.keys {
+		rc, companies = app.withKeys(env, o, logger)
+		cfg.WebhookURL = o.webhookURL
+	}
+	pol.SetRiver(rc)
+	deps := web.Deps{Config: cfg, Logger: logger, Pool: env.Pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken,
+		Keys: app.keys, Tokens: app.tokens, Webhooks: app.webhooks, Policy: pol}
 	// AUTH-WIRING: staff accounts and sessions.
 	authSvc, err := auth.NewService(env.Pool, auth.Options{Secret: testSessionSecret, Secure: cfg.Production()})
 	if err != nil {
@@ -127,7 +143,6 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	}
 	deps.Auth, app.auth = authSvc, authSvc
 	// BACKFILL-WIRING: runs start here and run on rc when o.work is set.
-	app.backfill = env.Backfill
 	deps.Backfill = app.backfill
 	if o.jobsUI {
 		h, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rc, nil), Logger: logger, Prefix: web.JobsPrefix})
@@ -145,6 +160,45 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	jar, _ := cookiejar.New(nil)
 	app.client = &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return app
+}
+
+// withKeys wires the key step, service tokens and webhooks as
+// cmd/provisioner does, on a River client of its own (started with
+// o.work), and returns it with the company service on it.
+func (a *testApp) withKeys(env *testenv.Env, o appOptions, logger *slog.Logger) (*river.Client[pgx.Tx], *company.Service) {
+	t := a.t
+	var projects openai.Projects
+	if env.OpenAI != nil {
+		projects = env.OpenAI
+	}
+	a.keys = newTestKeys(t, env.Pool, projects, logger)
+	a.tokens = apitoken.New(env.Pool, 1000)
+	hooks, err := webhook.New(env.Pool, o.webhookURL, testWebhookSecret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.webhooks = hooks
+	a.keys.SetOnEvent(hooks.Emit)
+	env.Prov.SetOnLinked(func(ctx context.Context, tx pgx.Tx, companyID int64, _ string) error {
+		return a.keys.EnqueueTx(ctx, tx, companyID, keys.TriggerProject)
+	})
+	rc, err := provision.NewRiverClient(env.Pool, env.Prov, provision.ClientOptions{
+		Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second, Logger: logger,
+		Register: func(w *river.Workers) { a.keys.Register(w, 20*time.Second); hooks.Register(w); a.policy.Register(w) },
+		Queues: map[string]river.QueueConfig{keys.QueueKeys: {MaxWorkers: 4}, webhook.QueueWebhooks: {MaxWorkers: 2},
+			policy.QueuePolicy: {MaxWorkers: 2}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.keys.SetRiver(rc)
+	hooks.SetRiver(rc)
+	if o.work {
+		testenv.StartRiver(t, rc)
+	}
+	a.river = rc
+	a.backfill = provision.NewBackfiller(env.Prov, rc, 4)
+	return rc, company.NewService(env.Pool, rc, env.Prov, 2*time.Second, logger)
 }
 
 // get fetches path and parses the HTML.

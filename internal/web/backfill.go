@@ -27,6 +27,7 @@ func (s *Server) backfillRoutes(g *echo.Group) {
 	b.GET("/:id", s.handleBackfillRun)
 	b.GET("/:id/progress", s.handleBackfillProgress)
 	b.POST("/:id/retry-failed", s.handleBackfillRetryFailed)
+	b.POST("/possible-matches/link", s.handleBackfillLinkMatch) // safeguards.go
 }
 
 // recentRuns is how many runs the backfill page lists.
@@ -71,6 +72,14 @@ func (s *Server) handleBackfillDryRun(c echo.Context) error {
 	}
 	if more := dry.Count - len(dry.Names); more > 0 {
 		p.More = "and " + thousands(more) + " more"
+	}
+	p.AutoLinks, p.MatchesError = thousands(dry.AutoLinks), dry.MatchesError
+	for _, m := range dry.PossibleMatches {
+		p.Possible = append(p.Possible, pages.PossibleMatchRow{
+			CompanyID: strconv.FormatInt(m.CompanyID, 10), CompanyName: m.CompanyName, CompanyURL: companyURL(m.CompanyID),
+			ProjectID: m.ProjectID, ProjectURL: openAIProjectURL(m.ProjectID),
+			Created: stamp(m.ProjectCreatedAt), CreatedISO: isoTime(m.ProjectCreatedAt), Why: m.Why, Released: m.Released,
+		})
 	}
 	if cur, err := s.backfill.Current(ctx); err == nil && cur.Running() {
 		p.RunningURL, p.RunningID = runURL(cur.ID), strconv.FormatInt(cur.ID, 10)
@@ -209,6 +218,20 @@ type dryRunJSON struct {
 	Count      int      `json:"count"`
 	Names      []string `json:"names"`
 	Configured bool     `json:"configured"`
+	// AutoLinks and PossibleMatches: see provision.DryRun.
+	AutoLinks       int                 `json:"auto_links"`
+	PossibleMatches []possibleMatchJSON `json:"possible_matches"`
+	MatchesError    string              `json:"matches_error,omitempty"`
+}
+
+// possibleMatchJSON is a same-name project only an admin links.
+type possibleMatchJSON struct {
+	CompanyID        int64     `json:"company_id"`
+	CompanyName      string    `json:"company_name"`
+	ProjectID        string    `json:"project_id"`
+	ProjectCreatedAt time.Time `json:"project_created_at"`
+	Released         bool      `json:"released"`
+	Why              string    `json:"why"`
 }
 
 // runJSON is a run as the API shows it.
@@ -290,7 +313,15 @@ func (s *Server) handleAPIBackfillStart(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, dryRunJSON{DryRun: true, Count: dry.Count, Names: dry.Names, Configured: dry.Configured})
+		out := dryRunJSON{DryRun: true, Count: dry.Count, Names: dry.Names, Configured: dry.Configured,
+			AutoLinks: dry.AutoLinks, PossibleMatches: []possibleMatchJSON{}, MatchesError: dry.MatchesError}
+		for _, m := range dry.PossibleMatches {
+			out.PossibleMatches = append(out.PossibleMatches, possibleMatchJSON{
+				CompanyID: m.CompanyID, CompanyName: m.CompanyName, ProjectID: m.ProjectID,
+				ProjectCreatedAt: m.ProjectCreatedAt, Released: m.Released, Why: m.Why,
+			})
+		}
+		return c.JSON(http.StatusOK, out)
 	}
 	run, running, err := s.backfill.Start(ctx, apiActor(c), provision.StartOptions{})
 	switch {

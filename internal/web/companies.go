@@ -24,6 +24,8 @@ func (s *Server) companyRoutes(g *echo.Group) {
 	g.POST("/companies/:id/provision", s.handleCompanyProvision)
 	g.POST("/companies/:id/project-id", s.handleCompanyAssignProjectID)
 	g.POST("/companies/:id/project-id/clear", s.handleCompanyClearProjectID, s.requireAdmin)
+	s.companyKeyRoutes(g)                              // company_keys.go: the key panel's actions
+	g.POST("/companies/decide", s.handleCompanyDecide) // safeguards.go: approval mode
 }
 
 // busyMessage is shown when a provisioning attempt holds the company.
@@ -48,6 +50,7 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 		return err
 	}
 	props := companiesProps(p, page)
+	props.CSRF = csrfToken(c)
 	if wantsFragment(c) {
 		return render(c, http.StatusOK, pages.CompanyResults(props))
 	}
@@ -58,8 +61,13 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 	props.Totals = pages.CompanyTotals{
 		Companies: thousands(totals.Companies), WithProject: thousands(totals.WithProject),
 		Missing: thousands(totals.Missing), Failed: thousands(totals.Failed),
+		Waiting:    thousands(totals.Waiting),
 		MissingURL: companiesURL(company.ListParams{Filter: company.FilterMissing}, "", ""),
 		FailedURL:  companiesURL(company.ListParams{Filter: company.FilterFailed}, "", ""),
+		WaitingURL: waitingURL,
+	}
+	if props.Safeguards, err = s.safeguardsProps(ctx); err != nil {
+		return err
 	}
 	if err := s.policyTotals(c, &props.Totals); err != nil { // policy.go
 		return err
@@ -81,7 +89,12 @@ func companiesProps(p company.ListParams, page company.Page) pages.CompaniesProp
 			Industry: co.Industry, ContactName: co.ContactName, ContactEmail: co.ContactEmail,
 			SignupDate: co.CreatedAt.UTC().Format(dayLayout), SignupISO: isoTime(co.CreatedAt),
 			ProjectID: co.OpenAIProjectID, ProjectURL: openAIProjectURL(co.OpenAIProjectID), Status: badgeStatus(co),
+			AwaitingApproval: co.AwaitingApproval() && co.OpenAIProjectID == "",
 		}
+		if co.Status == company.StatusWaiting && co.OpenAIProjectID == "" {
+			props.Rows[i].WaitReason = co.LastError
+		}
+		props.Decidable = props.Decidable || props.Rows[i].AwaitingApproval
 	}
 	if page.HasPrev {
 		props.Pages.FirstURL = companiesURL(p, "", "")
@@ -140,6 +153,8 @@ func badgeStatus(co company.Company) string {
 	switch {
 	case co.OpenAIProjectID != "":
 		return "provisioned"
+	case co.Rejected():
+		return "rejected"
 	case co.Status == company.StatusSkipped:
 		return "missing"
 	}
@@ -182,9 +197,10 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 		ContactName: co.ContactName, ContactEmail: co.ContactEmail, Size: co.Size, Country: co.Country,
 		SignupDate: co.CreatedAt.UTC().Format(minuteLayout), SignupISO: isoTime(co.CreatedAt),
 		Description: co.ProjectDescription, Status: badgeStatus(co), LastError: co.LastError,
+		CanDecide: co.OpenAIProjectID == "" && (co.AwaitingApproval() || co.Rejected()), Rejected: co.Rejected(),
 		ProjectID: co.OpenAIProjectID, ProjectURL: openAIProjectURL(co.OpenAIProjectID),
 		KeyConfigured: s.companies.OpenAIConfigured(),
-		CanProvision:  co.OpenAIProjectID == "",
+		CanProvision:  co.OpenAIProjectID == "" && !co.AwaitingApproval() && !co.Rejected(),
 		CanAssign:     co.OpenAIProjectID == "" || u.IsAdmin(),
 		CanClear:      co.OpenAIProjectID != "" && u.IsAdmin(),
 		Assign:        form,
@@ -192,6 +208,10 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 	}
 	if w, err := url.Parse(co.Website); err == nil && (w.Scheme == "http" || w.Scheme == "https") {
 		p.Website = co.Website
+	}
+	if co.Status == company.StatusWaiting && co.OpenAIProjectID == "" {
+		// Not an error: what the company waits for.
+		p.WaitReason, p.LastError = co.LastError, ""
 	}
 	if co.NextAttemptAt != nil && co.OpenAIProjectID == "" && co.NextAttemptAt.After(time.Now()) {
 		p.NextAttempt = stamp(*co.NextAttemptAt)
@@ -213,6 +233,9 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 	if p.Policy, err = s.companyPolicyProps(c, co.ID, co.OpenAIProjectID != "", policyForm...); err != nil {
 		return err
 	}
+	if p.Key, err = s.companyKeyProps(c, co); err != nil {
+		return err
+	}
 	return render(c, code, pages.CompanyDetailPage(s.adminMeta(c, co.Name, "companies"), p))
 }
 
@@ -231,6 +254,8 @@ func (s *Server) handleCompanyProvision(c echo.Context) error {
 		s.flash(c, "error", "No OpenAI admin key is configured (OPENAI_ADMIN_KEY), so no project can be created. Assign an existing project ID instead.")
 	case errors.Is(err, company.ErrHasProject):
 		s.flash(c, "error", "This company already has a project; nothing was started.")
+	case errors.Is(err, company.ErrNeedsApproval):
+		s.flash(c, "error", "This company awaits approval (or was rejected): approve it to create its project.")
 	default:
 		return err
 	}

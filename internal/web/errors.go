@@ -7,12 +7,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/db"
+	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/webhook"
 	"github.com/provisioner/provisioner/views/pages"
 )
 
@@ -36,6 +39,15 @@ var errorStatuses = []struct {
 	{policy.ErrAlreadyOffboarding, http.StatusConflict, "The company is already offboarded or being offboarded."},
 	{policy.ErrNotFailed, http.StatusConflict, "The offboarding has not failed; there is nothing to resume."},
 	{policy.ErrNoOffboarding, http.StatusConflict, "The company is not being offboarded."},
+	{company.ErrExternalIDTaken, http.StatusConflict, "Another company has this external_id."},
+	{keys.ErrNoKey, http.StatusNotFound, "This company has no OpenAI key (yet, or it was revoked)."},
+	{keys.ErrNoProject, http.StatusConflict, "This company has no OpenAI project yet; its key follows the project."},
+	{keys.ErrDisabled, http.StatusConflict, "Per-company keys are disabled (KEYS_ENABLED=false or no admin key)."},
+	{keys.ErrBusy, http.StatusConflict, "A key attempt for this company is in progress; try again in a moment."},
+	{keys.ErrCompanyNotFound, http.StatusNotFound, ""},
+	{apitoken.ErrNotFound, http.StatusNotFound, "There is no such token."},
+	{webhook.ErrNotFound, http.StatusNotFound, "There is no such delivery."},
+	{webhook.ErrDisabled, http.StatusConflict, "Webhooks are disabled: set WEBHOOK_URL and WEBHOOK_SECRET."},
 }
 
 // statusOf maps an error to the HTTP status it answers with, and the

@@ -239,7 +239,7 @@ func TestOrphans_AssignToCompany(t *testing.T) {
 
 func TestAPI_CompanyPolicyAndApply(t *testing.T) {
 	t.Parallel()
-	a := newTestApp(t, appOptions{work: true, apiToken: testAPIToken})
+	a := newTestApp(t, appOptions{work: true, keys: true})
 	d, _ := policy.Parse([]byte(`{"spend_limit_cents": 1000}`))
 	if _, _, err := a.policy.SetTemplate(context.Background(), d, audit.Actor{Email: "x"}); err != nil {
 		t.Fatal(err)
@@ -247,8 +247,19 @@ func TestAPI_CompanyPolicyAndApply(t *testing.T) {
 	id, pid := a.linkedCompany("API Co")
 	a.waitPolicy(id, policy.StateApplied)
 	path := "/api/v1/companies/" + strconv.FormatInt(id, 10)
+	_, read, err := a.tokens.Create(context.Background(), "reader", []string{"companies:read"}, audit.Actor{Email: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, write, err := a.tokens.Create(context.Background(), "writer", []string{"companies:read", "companies:write"}, audit.Actor{Email: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := func(tok string) http.Header {
+		return http.Header{"Authorization": {"Bearer " + tok}, "Content-Type": {"application/json"}}
+	}
 
-	resp, out := a.apiCall(http.MethodGet, path, "", tokenHeader)
+	resp, out := a.apiCall(http.MethodGet, path, "", bearer(read))
 	pol, _ := out["policy"].(map[string]any)
 	if resp.StatusCode != http.StatusOK || pol["state"] != "applied" {
 		t.Fatalf("GET: %d %v", resp.StatusCode, out)
@@ -257,7 +268,7 @@ func TestAPI_CompanyPolicyAndApply(t *testing.T) {
 	if _, err := a.policy.Reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	_, out = a.apiCall(http.MethodGet, path, "", tokenHeader)
+	_, out = a.apiCall(http.MethodGet, path, "", bearer(read))
 	pol, _ = out["policy"].(map[string]any)
 	diffs, _ := pol["differences"].([]any)
 	if pol["state"] != "drifted" || len(diffs) != 1 {
@@ -266,24 +277,24 @@ func TestAPI_CompanyPolicyAndApply(t *testing.T) {
 	if first, _ := diffs[0].(map[string]any); first["field"] != "spend_limit" || first["since"] == nil {
 		t.Errorf("difference %v", diffs[0])
 	}
-	resp, out = a.apiCall(http.MethodPost, path+"/policy/apply", "{}", tokenHeader)
+	if resp, _ := a.apiCall(http.MethodPost, path+"/policy/apply", "{}", bearer(read)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("apply with a read-only token: %d", resp.StatusCode)
+	}
+	resp, out = a.apiCall(http.MethodPost, path+"/policy/apply", "{}", bearer(write))
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("apply: %d %v", resp.StatusCode, out)
 	}
 	a.waitPolicy(id, policy.StateApplied)
-
-	if resp, _ := a.apiCall(http.MethodGet, path, "", nil); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("no token: %d", resp.StatusCode)
-	}
-	if resp, _ := a.apiCall(http.MethodGet, "/api/v1/companies/999999", "", tokenHeader); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := a.apiCall(http.MethodPost, "/api/v1/companies/999999/policy/apply", "{}", bearer(write)); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown company: %d", resp.StatusCode)
 	}
-	resp, out = a.apiCall(http.MethodPost, path+"/offboard", `{"confirm": "nope"}`, tokenHeader)
+	resp, out = a.apiCall(http.MethodPost, path+"/offboard", `{"confirm": "nope"}`, bearer(write))
 	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(strings.ToLower(flatten(out)), "confirm") {
 		t.Errorf("offboard with a wrong confirmation: %d %v", resp.StatusCode, out)
 	}
-	resp, out = a.apiCall(http.MethodPost, path+"/offboard", `{"confirm": "API Co"}`, tokenHeader)
-	if resp.StatusCode != http.StatusAccepted || out["status"] != "offboarded" {
+	resp, out = a.apiCall(http.MethodPost, path+"/offboard", `{"confirm": "API Co"}`, bearer(write))
+	pol, _ = out["policy"].(map[string]any)
+	if resp.StatusCode != http.StatusAccepted || pol["offboarding"] == nil {
 		t.Errorf("offboard: %d %v", resp.StatusCode, out)
 	}
 }

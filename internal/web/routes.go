@@ -35,7 +35,8 @@ func (s *Server) routes() {
 	// Staff dashboard (routes_admin.go) and JSON API (routes_api.go).
 	s.adminRoutes(pages)
 	s.apiRoutes(e.Group("/api", noStore, s.staffSession()))
-	s.jobsRoutes(e) // jobs.go: River's job dashboard
+	s.apiV1Routes(e.Group("/api/v1")) // api_v1.go: the host-app API (service tokens)
+	s.jobsRoutes(e)                   // jobs.go: River's job dashboard
 
 }
 

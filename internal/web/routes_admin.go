@@ -8,9 +8,14 @@ func (s *Server) adminRoutes(pages *echo.Group) {
 	admin := pages.Group("/admin", noStore, s.requireSetupDone)
 	s.loginRoutes(admin) // staff.go: /admin/login, /admin/logout (no session needed)
 	staff := admin.Group("", s.requireStaff)
-	s.staffRoutes(staff)    // staff.go: /admin/staff
-	s.companyRoutes(staff)  // companies.go: /admin/companies…
-	s.auditRoutes(staff)    // audit.go: /admin/audit
-	s.backfillRoutes(staff) // backfill.go: /admin/backfill…
-	s.policyRoutes(staff)   // policy.go: /admin/policy…, company guard rails, offboarding
+	s.staffRoutes(staff)     // staff.go: /admin/staff
+	s.companyRoutes(staff)   // companies.go: /admin/companies…
+	s.auditRoutes(staff)     // audit.go: /admin/audit
+	s.backfillRoutes(staff)  // backfill.go: /admin/backfill…
+	s.policyRoutes(staff)    // policy.go: /admin/policy…, company guard rails, offboarding
+	s.staffRoutes(staff)     // staff.go: /admin/staff
+	s.companyRoutes(staff)   // companies.go: /admin/companies…
+	s.auditRoutes(staff)     // audit.go: /admin/audit
+	s.backfillRoutes(staff)  // backfill.go: /admin/backfill…
+	s.keysAdminRoutes(staff) // keys_admin.go: /admin/keys, /admin/webhooks
 }

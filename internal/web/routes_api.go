@@ -19,7 +19,7 @@ func (s *Server) apiRoutes(api *echo.Group) {
 	backfill := api.Group("/admin/openai/projects/backfill", s.requireAPIAdmin)
 	backfill.POST("", s.handleAPIBackfillStart)
 	backfill.GET("/:id", s.handleAPIBackfillGet)
-	s.apiPolicyRoutes(api) // api_policy.go: /api/v1/companies/:id, …/policy/apply, …/offboard
+	api.POST("/admin/keys/backfill", s.handleAPIKeysBackfill, s.requireAPIAdmin) // keys_admin.go
 }
 
 // apiActorKey is where requireAPIAdmin puts the audit.Actor of the request.

@@ -17,12 +17,15 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
+	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/ratelimit"
+	"github.com/provisioner/provisioner/internal/webhook"
 )
 
 // Deps are the services the web app is built on.
@@ -36,6 +39,12 @@ type Deps struct {
 	// Policy is the guard rails per project (policy.go); nil in tests that
 	// do not need it.
 	Policy *policy.Service
+	// Keys and Tokens serve the per-company keys and the host-app API
+	// (api_v1*.go); nil leaves /api/v1 answering 503.
+	Keys   *keys.Service
+	Tokens *apitoken.Service
+	// Webhooks serves the deliveries page; nil shows it disabled.
+	Webhooks *webhook.Service
 	// Gatherer serves /metrics; nil disables it.
 	Gatherer prometheus.Gatherer
 	// JobsUI, if set, is River's job dashboard, served to admins under
@@ -59,6 +68,9 @@ type Server struct {
 	auth      *auth.Service
 	backfill  *provision.Backfiller
 	policy    *policy.Service
+	keys      *keys.Service
+	tokens    *apitoken.Service
+	webhooks  *webhook.Service
 	gatherer  prometheus.Gatherer
 	jobsUI    http.Handler
 	sandbox   bool
@@ -77,7 +89,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, policy: d.Policy, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, policy: d.Policy, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		setup:       newFirstRun(d.SetupToken),
 		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),
 	}

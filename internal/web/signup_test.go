@@ -131,7 +131,8 @@ func TestSignup_OpenAIFailures(t *testing.T) {
 		{"RateLimited", openaitest.Fault{Endpoint: "create", Status: 429, RetryAfter: "30"}, "pending", 0},
 		{"Unauthorized", openaitest.Fault{Endpoint: "create", Status: 401}, "failed", 0},
 		{"Forbidden", openaitest.Fault{Endpoint: "create", Status: 403}, "failed", 0},
-		{"ProjectLimit", openaitest.Fault{Endpoint: "create", Status: 400, Code: "project_limit_reached", Message: "You have reached the maximum number of projects for this organization."}, "failed", 0},
+		// The organization's limit makes the company wait, not fail (issue 12).
+		{"ProjectLimit", openaitest.Fault{Endpoint: "create", Status: 400, Code: "project_limit_reached", Message: "You have reached the maximum number of projects for this organization."}, "waiting", 0},
 		{"MalformedJSON", openaitest.Fault{Endpoint: "create", Malformed: true}, "pending", 1},
 		{"ConnectionReset", openaitest.Fault{Endpoint: "create", Reset: true}, "pending", 0},
 		{"ResponseLost", openaitest.Fault{Endpoint: "create", CreateThenDrop: true}, "pending", 1},
@@ -404,8 +405,8 @@ func TestSignupDone_PollsWhilePending(t *testing.T) {
 func TestSignupDone_FailedShowsNoInternalError(t *testing.T) {
 	t.Parallel()
 	app := newTestApp(t, appOptions{})
-	openAIMessage := "You have reached the maximum number of projects for this organization."
-	app.fake.Inject(openaitest.Fault{Endpoint: "create", Status: 400, Code: "project_limit_reached", Message: openAIMessage})
+	openAIMessage := "This admin key may not create projects in this organization."
+	app.fake.Inject(openaitest.Fault{Endpoint: "create", Status: 403, Message: openAIMessage})
 	const name = "Initech Failed"
 	resp, _ := app.signup(validSignup(name))
 	if resp.StatusCode != http.StatusSeeOther {

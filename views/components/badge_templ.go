@@ -10,7 +10,8 @@ import "github.com/a-h/templ"
 import templruntime "github.com/a-h/templ/runtime"
 
 // Badge renders a status pill with both a color and a text label.
-// Known statuses: "provisioned", "missing", "skipped", "pending", "failed";
+// Known statuses: "provisioned", "missing", "skipped", "pending", "waiting",
+// "rejected", "failed";
 // anything else is shown as-is in gray.
 func Badge(status string) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
@@ -40,7 +41,7 @@ func Badge(status string) templ.Component {
 			var templ_7745c5c3_Var2 string
 			templ_7745c5c3_Var2, templ_7745c5c3_Err = templruntime.NewAttributeExpression(status).Resolve(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/badge.templ`, Line: 7, Col: 47}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/badge.templ`, Line: 8, Col: 47}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var2)
 			if templ_7745c5c3_Err != nil {
@@ -125,7 +126,7 @@ func Badge(status string) templ.Component {
 		var templ_7745c5c3_Var7 string
 		templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(badgeLabel(status))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/badge.templ`, Line: 9, Col: 22}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/components/badge.templ`, Line: 10, Col: 22}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 		if templ_7745c5c3_Err != nil {
@@ -150,6 +151,10 @@ func badgeLabel(status string) string {
 		return "Skipped"
 	case "pending":
 		return "Pending"
+	case "waiting":
+		return "Waiting"
+	case "rejected":
+		return "Rejected"
 	case "failed":
 		return "Failed"
 	case "":
@@ -168,6 +173,10 @@ func badgeClass(status string) string {
 		return base + "bg-amber-50 text-amber-800 ring-amber-600/30"
 	case "pending":
 		return base + "bg-blue-50 text-blue-800 ring-blue-600/30"
+	case "waiting":
+		return base + "bg-violet-50 text-violet-800 ring-violet-600/30"
+	case "rejected":
+		return base + "bg-slate-100 text-slate-700 ring-slate-500/30 line-through"
 	case "failed":
 		return base + "bg-red-50 text-red-800 ring-red-600/30"
 	}
@@ -183,6 +192,8 @@ func badgeDotClass(status string) string {
 		return "h-1.5 w-1.5 rounded-full bg-amber-500"
 	case "pending":
 		return "h-1.5 w-1.5 rounded-full bg-blue-600"
+	case "waiting":
+		return "h-1.5 w-1.5 rounded-full bg-violet-600"
 	case "failed":
 		return "h-1.5 w-1.5 rounded-full bg-red-600"
 	}

@@ -84,6 +84,8 @@ var navItems = []navItem{
 	{Key: "companies", Href: "/admin/companies", Label: "Companies"},
 	{Key: "policy", Href: "/admin/policy", Label: "Policy"},
 	{Key: "backfill", Href: "/admin/backfill", Label: "Backfill", AdminOnly: true},
+	{Key: "keys", Href: "/admin/keys", Label: "Keys", AdminOnly: true},
+	{Key: "webhooks", Href: "/admin/webhooks", Label: "Webhooks", AdminOnly: true},
 	{Key: "audit", Href: "/admin/audit", Label: "Audit log"},
 	{Key: "staff", Href: "/admin/staff", Label: "Staff", AdminOnly: true},
 	{Key: "jobs", Href: "/admin/jobs", Label: "Jobs", AdminOnly: true},

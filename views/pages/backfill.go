@@ -32,6 +32,25 @@ type BackfillDryRunProps struct {
 	// RunningURL is the running run's page, "" when none is running.
 	RunningURL string
 	RunningID  string
+	// AutoLinks is how many companies the run would link to a project of
+	// their own; Possible are the same-name projects only an admin links.
+	AutoLinks    string
+	Possible     []PossibleMatchRow
+	MatchesError string // OpenAI's list could not be read
+}
+
+// PossibleMatchRow is a same-name project a company may not adopt by
+// itself, with the button that links it by hand.
+type PossibleMatchRow struct {
+	CompanyID   string
+	CompanyName string
+	CompanyURL  string
+	ProjectID   string
+	ProjectURL  string
+	Created     string
+	CreatedISO  string
+	Why         string
+	Released    bool
 }
 
 // BackfillRunProps is one run: its progress while it runs, its summary and

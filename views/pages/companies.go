@@ -4,11 +4,16 @@ import "github.com/provisioner/provisioner/views/components"
 
 // CompaniesProps is the company list page. Values are already formatted.
 type CompaniesProps struct {
-	Totals CompanyTotals
+	Totals     CompanyTotals
+	Safeguards SafeguardsProps
+	// CSRF is for the approve/reject form of the companies awaiting
+	// approval (Decidable: some row on the page awaits it).
+	CSRF      string
+	Decidable bool
 	// Query, Filter and Sort are the list's current settings, shown in the
 	// search form.
 	Query  string
-	Filter string // "all", "missing" or "failed"
+	Filter string // "all", "missing", "failed", "no-key" or "waiting"
 	Sort   string // "newest", "oldest" or "name"
 	Rows   []CompanyRow
 	Pages  components.PaginationProps
@@ -25,12 +30,14 @@ type CompanyTotals struct {
 	WithProject string
 	Missing     string
 	Failed      string
+	Waiting     string
 	MissingURL  string
 	FailedURL   string
 	// PolicyNotApplied counts linked companies whose guard-rail policy is
 	// pending, drifted or failed; shown when PolicyURL is set.
 	PolicyNotApplied string
 	PolicyURL        string
+	WaitingURL       string
 }
 
 // CompanyRow is one company in the list.
@@ -45,7 +52,11 @@ type CompanyRow struct {
 	SignupISO    string // for <time datetime>
 	ProjectID    string // "" when none
 	ProjectURL   string // the project on OpenAI's platform
-	Status       string // badge: "provisioned", "missing", "pending" or "failed"
+	Status       string // badge: "provisioned", "missing", "pending", "waiting", "rejected" or "failed"
+	// WaitReason is why a waiting company waits.
+	WaitReason string
+	// AwaitingApproval rows get a checkbox of the approve/reject form.
+	AwaitingApproval bool
 }
 
 var (
@@ -55,6 +66,8 @@ var (
 		{Value: "failed", Label: "Provisioning failed"},
 		{Value: "policy", Label: "Policy not applied"},
 		{Value: "drifted", Label: "Policy drifted"},
+		{Value: "no-key", Label: "No OpenAI key"},
+		{Value: "waiting", Label: "Waiting (budget, capacity, approval)"},
 	}
 	companySorts = []components.Option{
 		{Value: "newest", Label: "Newest first"},

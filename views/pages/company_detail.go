@@ -18,8 +18,14 @@ type CompanyDetailProps struct {
 	SignupISO    string
 	Description  string
 
-	Status      string // badge: "provisioned", "missing", "pending" or "failed"
-	LastError   string
+	Status    string // badge: "provisioned", "missing", "pending", "waiting", "rejected" or "failed"
+	LastError string
+	// WaitReason is what a waiting company waits for (budget, capacity,
+	// approval); "" otherwise.
+	WaitReason string
+	// CanDecide shows "Approve" (and "Reject" unless Rejected already).
+	CanDecide   bool
+	Rejected    bool
 	NextAttempt string // "" when no attempt is scheduled
 	ProjectID   string
 	ProjectURL  string
@@ -40,6 +46,8 @@ type CompanyDetailProps struct {
 
 	// Policy is the guard-rails section (policy.templ).
 	Policy CompanyPolicyProps
+	// Key is the OpenAI key panel (company_key.templ).
+	Key CompanyKeyProps
 }
 
 // AssignForm is the "Assign project ID" form as submitted.

@@ -1,7 +1,7 @@
 package pages
 
 // SignupDoneProps is the result shown after a successful signup.
-// Status is "provisioned", "pending", "skipped" or "failed".
+// Status is "provisioned", "pending", "waiting", "skipped" or "failed".
 type SignupDoneProps struct {
 	CompanyName string
 	Industry    string
@@ -21,6 +21,9 @@ func doneMessage(p SignupDoneProps) string {
 		return "Your OpenAI project is ready."
 	case "pending":
 		return "Your OpenAI project is being created; it will appear shortly."
+	case "waiting":
+		// Public: the reason (budget, capacity, approval) is for staff.
+		return "Your account is created. Your OpenAI project is queued and will be created after a short review; you do not need to sign up again."
 	case "skipped":
 		return "OpenAI project creation is not configured; an administrator can create it later."
 	case "failed":

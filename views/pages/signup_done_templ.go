@@ -249,6 +249,8 @@ func doneMessageClass(status string) string {
 		return "mt-6 rounded-lg border border-green-200 bg-green-50 px-4 py-3 text-sm text-green-900"
 	case "pending":
 		return "mt-6 rounded-lg border border-blue-200 bg-blue-50 px-4 py-3 text-sm text-blue-900"
+	case "waiting":
+		return "mt-6 rounded-lg border border-violet-200 bg-violet-50 px-4 py-3 text-sm text-violet-900"
 	case "skipped":
 		return "mt-6 rounded-lg border border-amber-200 bg-amber-50 px-4 py-3 text-sm text-amber-900"
 	case "failed":

@@ -18,7 +18,7 @@ INSERT INTO companies (
     $1, $2, $3, $4, $5, $6, $7,
     $8, $9, $10, $11
 )
-RETURNING id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key
+RETURNING id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key, approval, budgeted
 `
 
 type CreateCompanyParams struct {
@@ -68,12 +68,14 @@ func (q *Queries) CreateCompany(ctx context.Context, arg CreateCompanyParams) (C
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
 		&i.NameKey,
+		&i.Approval,
+		&i.Budgeted,
 	)
 	return i, err
 }
 
 const getCompany = `-- name: GetCompany :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE id = $1
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key, approval, budgeted FROM companies WHERE id = $1
 `
 
 func (q *Queries) GetCompany(ctx context.Context, id int64) (Company, error) {
@@ -97,12 +99,14 @@ func (q *Queries) GetCompany(ctx context.Context, id int64) (Company, error) {
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
 		&i.NameKey,
+		&i.Approval,
+		&i.Budgeted,
 	)
 	return i, err
 }
 
 const getCompanyByName = `-- name: GetCompanyByName :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE lower(name) = lower($1)
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key, approval, budgeted FROM companies WHERE lower(name) = lower($1)
 `
 
 func (q *Queries) GetCompanyByName(ctx context.Context, name string) (Company, error) {
@@ -126,12 +130,14 @@ func (q *Queries) GetCompanyByName(ctx context.Context, name string) (Company, e
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
 		&i.NameKey,
+		&i.Approval,
+		&i.Budgeted,
 	)
 	return i, err
 }
 
 const getCompanyByProjectID = `-- name: GetCompanyByProjectID :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE openai_project_id = $1
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key, approval, budgeted FROM companies WHERE openai_project_id = $1
 `
 
 func (q *Queries) GetCompanyByProjectID(ctx context.Context, projectID *string) (Company, error) {
@@ -155,12 +161,14 @@ func (q *Queries) GetCompanyByProjectID(ctx context.Context, projectID *string) 
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
 		&i.NameKey,
+		&i.Approval,
+		&i.Budgeted,
 	)
 	return i, err
 }
 
 const getCompanyBySignupToken = `-- name: GetCompanyBySignupToken :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE signup_token = $1
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key, approval, budgeted FROM companies WHERE signup_token = $1
 `
 
 func (q *Queries) GetCompanyBySignupToken(ctx context.Context, signupToken *string) (Company, error) {
@@ -184,12 +192,14 @@ func (q *Queries) GetCompanyBySignupToken(ctx context.Context, signupToken *stri
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
 		&i.NameKey,
+		&i.Approval,
+		&i.Budgeted,
 	)
 	return i, err
 }
 
 const getCompanyForUpdate = `-- name: GetCompanyForUpdate :one
-SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key FROM companies WHERE id = $1 FOR UPDATE
+SELECT id, name, industry, contact_name, contact_email, website, company_size, country, signup_token, created_at, updated_at, openai_project_id, project_description, provisioning_status, provisioning_error, next_attempt_at, name_key, approval, budgeted FROM companies WHERE id = $1 FOR UPDATE
 `
 
 func (q *Queries) GetCompanyForUpdate(ctx context.Context, id int64) (Company, error) {
@@ -213,6 +223,8 @@ func (q *Queries) GetCompanyForUpdate(ctx context.Context, id int64) (Company, e
 		&i.ProvisioningError,
 		&i.NextAttemptAt,
 		&i.NameKey,
+		&i.Approval,
+		&i.Budgeted,
 	)
 	return i, err
 }

@@ -11,7 +11,8 @@ import (
 )
 
 const companyTotals = `-- name: CompanyTotals :one
-SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed
+SELECT sum(total)::bigint AS total, sum(missing)::bigint AS missing, sum(failed)::bigint AS failed,
+       sum(waiting)::bigint AS waiting
 FROM company_counts
 `
 
@@ -19,6 +20,7 @@ type CompanyTotalsRow struct {
 	Total   int64
 	Missing int64
 	Failed  int64
+	Waiting int64
 }
 
 // The counters kept by the company_counts triggers: 16 small rows, however
@@ -26,7 +28,12 @@ type CompanyTotalsRow struct {
 func (q *Queries) CompanyTotals(ctx context.Context) (CompanyTotalsRow, error) {
 	row := q.db.QueryRow(ctx, companyTotals)
 	var i CompanyTotalsRow
-	err := row.Scan(&i.Total, &i.Missing, &i.Failed)
+	err := row.Scan(
+		&i.Total,
+		&i.Missing,
+		&i.Failed,
+		&i.Waiting,
+	)
 	return i, err
 }
 
@@ -92,22 +99,27 @@ func (q *Queries) ListAuditEntries(ctx context.Context, arg ListAuditEntriesPara
 }
 
 const listCompaniesByName = `-- name: ListCompaniesByName :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (lower(name), id) > ($6::text, $7::bigint))
+  AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND (NOT $4::boolean OR provisioning_status = 'waiting')
+  AND ($5::text = ''
+       OR lower(name) LIKE lower($6::text)
+       OR lower(contact_email) = lower($5::text)
+       OR openai_project_id = $5::text)
+  AND (NOT $7::boolean OR (lower(name), id) > ($8::text, $9::bigint))
 ORDER BY lower(name), id
-LIMIT $8
+LIMIT $10
 `
 
 type ListCompaniesByNameParams struct {
 	OnlyMissing bool
 	OnlyFailed  bool
+	OnlyNoKey   bool
+	OnlyWaiting bool
 	Search      string
 	NamePattern string
 	HasCursor   bool
@@ -125,6 +137,8 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 	rows, err := q.db.Query(ctx, listCompaniesByName,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyNoKey,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -157,6 +171,8 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
 			&i.Company.NameKey,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -170,22 +186,27 @@ func (q *Queries) ListCompaniesByName(ctx context.Context, arg ListCompaniesByNa
 }
 
 const listCompaniesByNameDesc = `-- name: ListCompaniesByNameDesc :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (lower(name), id) < ($6::text, $7::bigint))
+  AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND (NOT $4::boolean OR provisioning_status = 'waiting')
+  AND ($5::text = ''
+       OR lower(name) LIKE lower($6::text)
+       OR lower(contact_email) = lower($5::text)
+       OR openai_project_id = $5::text)
+  AND (NOT $7::boolean OR (lower(name), id) < ($8::text, $9::bigint))
 ORDER BY lower(name) DESC, id DESC
-LIMIT $8
+LIMIT $10
 `
 
 type ListCompaniesByNameDescParams struct {
 	OnlyMissing bool
 	OnlyFailed  bool
+	OnlyNoKey   bool
+	OnlyWaiting bool
 	Search      string
 	NamePattern string
 	HasCursor   bool
@@ -204,6 +225,8 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 	rows, err := q.db.Query(ctx, listCompaniesByNameDesc,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyNoKey,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -236,6 +259,8 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
 			&i.Company.NameKey,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -249,22 +274,27 @@ func (q *Queries) ListCompaniesByNameDesc(ctx context.Context, arg ListCompanies
 }
 
 const listCompaniesNewest = `-- name: ListCompaniesNewest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (created_at, id) < ($6::timestamptz, $7::bigint))
+  AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND (NOT $4::boolean OR provisioning_status = 'waiting')
+  AND ($5::text = ''
+       OR lower(name) LIKE lower($6::text)
+       OR lower(contact_email) = lower($5::text)
+       OR openai_project_id = $5::text)
+  AND (NOT $7::boolean OR (created_at, id) < ($8::timestamptz, $9::bigint))
 ORDER BY created_at DESC, id DESC
-LIMIT $8
+LIMIT $10
 `
 
 type ListCompaniesNewestParams struct {
 	OnlyMissing     bool
 	OnlyFailed      bool
+	OnlyNoKey       bool
+	OnlyWaiting     bool
 	Search          string
 	NamePattern     string
 	HasCursor       bool
@@ -282,6 +312,8 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 	rows, err := q.db.Query(ctx, listCompaniesNewest,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyNoKey,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -314,6 +346,8 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
 			&i.Company.NameKey,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err
@@ -327,22 +361,27 @@ func (q *Queries) ListCompaniesNewest(ctx context.Context, arg ListCompaniesNewe
 }
 
 const listCompaniesOldest = `-- name: ListCompaniesOldest :many
-SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, lower(companies.name)::text AS name_key
+SELECT companies.id, companies.name, companies.industry, companies.contact_name, companies.contact_email, companies.website, companies.company_size, companies.country, companies.signup_token, companies.created_at, companies.updated_at, companies.openai_project_id, companies.project_description, companies.provisioning_status, companies.provisioning_error, companies.next_attempt_at, companies.name_key, companies.approval, companies.budgeted, lower(companies.name)::text AS name_key
 FROM companies
 WHERE (NOT $1::boolean OR openai_project_id IS NULL)
   AND (NOT $2::boolean OR provisioning_status = 'failed')
-  AND ($3::text = ''
-       OR lower(name) LIKE lower($4::text)
-       OR lower(contact_email) = lower($3::text)
-       OR openai_project_id = $3::text)
-  AND (NOT $5::boolean OR (created_at, id) > ($6::timestamptz, $7::bigint))
+  AND (NOT $3::boolean OR (openai_project_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM company_keys k WHERE k.company_id = companies.id AND k.state = 'current')))
+  AND (NOT $4::boolean OR provisioning_status = 'waiting')
+  AND ($5::text = ''
+       OR lower(name) LIKE lower($6::text)
+       OR lower(contact_email) = lower($5::text)
+       OR openai_project_id = $5::text)
+  AND (NOT $7::boolean OR (created_at, id) > ($8::timestamptz, $9::bigint))
 ORDER BY created_at, id
-LIMIT $8
+LIMIT $10
 `
 
 type ListCompaniesOldestParams struct {
 	OnlyMissing     bool
 	OnlyFailed      bool
+	OnlyNoKey       bool
+	OnlyWaiting     bool
 	Search          string
 	NamePattern     string
 	HasCursor       bool
@@ -360,6 +399,8 @@ func (q *Queries) ListCompaniesOldest(ctx context.Context, arg ListCompaniesOlde
 	rows, err := q.db.Query(ctx, listCompaniesOldest,
 		arg.OnlyMissing,
 		arg.OnlyFailed,
+		arg.OnlyNoKey,
+		arg.OnlyWaiting,
 		arg.Search,
 		arg.NamePattern,
 		arg.HasCursor,
@@ -392,6 +433,8 @@ func (q *Queries) ListCompaniesOldest(ctx context.Context, arg ListCompaniesOlde
 			&i.Company.ProvisioningError,
 			&i.Company.NextAttemptAt,
 			&i.Company.NameKey,
+			&i.Company.Approval,
+			&i.Company.Budgeted,
 			&i.NameKey,
 		); err != nil {
 			return nil, err

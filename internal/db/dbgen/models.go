@@ -8,6 +8,28 @@ import (
 	"time"
 )
 
+type ApiIdempotency struct {
+	TokenID     int64
+	Key         string
+	RequestHash []byte
+	Status      int32
+	Response    []byte
+	CreatedAt   time.Time
+}
+
+type ApiToken struct {
+	ID         int64
+	Name       string
+	TokenHash  []byte
+	Scopes     []string
+	CreatedAt  time.Time
+	CreatedBy  string
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+	RateWindow time.Time
+	RateCount  int32
+}
+
 type AuditLog struct {
 	ID          int64
 	At          time.Time
@@ -70,6 +92,8 @@ type Company struct {
 	ProvisioningError  string
 	NextAttemptAt      *time.Time
 	NameKey            *string
+	Approval           string
+	Budgeted           bool
 }
 
 type CompanyCount struct {
@@ -77,6 +101,37 @@ type CompanyCount struct {
 	Total   int64
 	Missing int64
 	Failed  int64
+	Waiting int64
+}
+
+type CompanyExternalID struct {
+	CompanyID  int64
+	ExternalID string
+}
+
+type CompanyKey struct {
+	ID               int64
+	CompanyID        int64
+	ProjectID        string
+	ServiceAccountID string
+	OpenAIKeyID      string
+	RedactedValue    string
+	Ciphertext       []byte
+	State            string
+	CreatedAt        time.Time
+	ExpiresAt        time.Time
+	RetireAt         *time.Time
+	DeletedAt        *time.Time
+	Revoked          bool
+	LastUsedAt       *time.Time
+}
+
+type CompanyKeyStatus struct {
+	CompanyID     int64
+	Status        string
+	Error         string
+	NextAttemptAt *time.Time
+	UpdatedAt     time.Time
 }
 
 type CompanyOffboarding struct {
@@ -106,11 +161,35 @@ type CompanyPolicy struct {
 	UpdatedAt      time.Time
 }
 
+type KeyAttempt struct {
+	ID               int64
+	CompanyID        int64
+	ProjectID        string
+	Trigger          string
+	Actor            string
+	JobID            *int64
+	StartedAt        time.Time
+	FinishedAt       *time.Time
+	Outcome          string
+	ServiceAccountID *string
+	OrphansDeleted   int32
+	Error            string
+	HTTPStatus       *int32
+	OpenAIRequestID  string
+	Resolved         bool
+}
+
 type LoginFailure struct {
 	ID    int64
 	Email string
 	Ip    string
 	At    time.Time
+}
+
+type OrgCapacity struct {
+	ID             bool
+	ActiveProjects int32
+	CountedAt      time.Time
 }
 
 type OrphanProject struct {
@@ -160,6 +239,12 @@ type PolicyVersion struct {
 	CreatedAt  time.Time
 }
 
+type ProjectReservation struct {
+	CompanyID  int64
+	ReservedAt time.Time
+	Budgeted   bool
+}
+
 type ProvisionAttempt struct {
 	ID              int64
 	CompanyID       int64
@@ -183,6 +268,13 @@ type RateEvent struct {
 	At     time.Time
 }
 
+type ReleasedProject struct {
+	ProjectID  string
+	CompanyID  *int64
+	ReleasedAt time.Time
+	ReleasedBy string
+}
+
 type StaffSession struct {
 	TokenHash  []byte
 	UserID     int64
@@ -200,4 +292,18 @@ type StaffUser struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	LastLoginAt  *time.Time
+}
+
+type WebhookDelivery struct {
+	ID            int64
+	EventID       string
+	EventType     string
+	CompanyID     *int64
+	Payload       []byte
+	CreatedAt     time.Time
+	Attempts      int32
+	LastAttemptAt *time.Time
+	LastStatus    *int32
+	LastError     string
+	DeliveredAt   *time.Time
 }

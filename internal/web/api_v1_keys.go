@@ -1,0 +1,82 @@
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/provisioner/provisioner/internal/apitoken"
+	"github.com/provisioner/provisioner/internal/keys"
+)
+
+func (s *Server) apiV1KeyRoutes(v1 *echo.Group) {
+	v1.GET("/companies/:id/openai-key", s.handleAPIKeyGet, s.requireScope(apitoken.ScopeKeysRead))
+	v1.POST("/companies/:id/openai-key/rotate", s.handleAPIKeyRotate, s.requireScope(apitoken.ScopeKeysWrite))
+	v1.DELETE("/companies/:id/openai-key", s.handleAPIKeyRevoke, s.requireScope(apitoken.ScopeKeysWrite))
+}
+
+// apiKeyValue is GET …/openai-key's answer: the one place a value leaves.
+type apiKeyValue struct {
+	CompanyID int64     `json:"company_id"`
+	KeyID     string    `json:"key_id"`
+	Value     string    `json:"value"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// handleAPIKeyGet handles "GET /api/v1/companies/:id/openai-key": the
+// current key's value, audited with the token's name.
+func (s *Server) handleAPIKeyGet(c echo.Context) error {
+	co, err := s.apiCompanyParam(c)
+	if err != nil {
+		return err
+	}
+	tok, _ := apiTokenOf(c)
+	if s.keys == nil {
+		return keys.ErrNoKey
+	}
+	k, value, err := s.keys.Reveal(c.Request().Context(), co.ID, tok.Actor())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, apiKeyValue{CompanyID: co.ID, KeyID: k.ID, Value: value.Reveal(), CreatedAt: k.CreatedAt.UTC(), ExpiresAt: k.ExpiresAt.UTC()})
+}
+
+// handleAPIKeyRotate handles "POST /api/v1/companies/:id/openai-key/rotate":
+// it enqueues the rotation and answers 202; the key.rotated webhook (or
+// polling the company) tells when the new key is current.
+func (s *Server) handleAPIKeyRotate(c echo.Context) error {
+	co, err := s.apiCompanyParam(c)
+	if err != nil {
+		return err
+	}
+	tok, _ := apiTokenOf(c)
+	if s.keys == nil {
+		return keys.ErrDisabled
+	}
+	if err := s.keys.EnqueueRotate(c.Request().Context(), co.ID, tok.Actor(), keys.TriggerAPI); err != nil {
+		return err
+	}
+	s.logger.Info("key rotation requested through the API", slog.Int64("company_id", co.ID), slog.String("token", tok.Name))
+	return c.JSON(http.StatusAccepted, map[string]any{"company_id": co.ID, "status": "rotation_pending"})
+}
+
+// handleAPIKeyRevoke handles "DELETE /api/v1/companies/:id/openai-key":
+// every live key of the company is deleted on OpenAI at once.
+func (s *Server) handleAPIKeyRevoke(c echo.Context) error {
+	co, err := s.apiCompanyParam(c)
+	if err != nil {
+		return err
+	}
+	tok, _ := apiTokenOf(c)
+	if s.keys == nil {
+		return keys.ErrDisabled
+	}
+	n, err := s.keys.Revoke(c.Request().Context(), co.ID, tok.Actor())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"company_id": co.ID, "revoked": n})
+}
