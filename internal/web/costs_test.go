@@ -19,7 +19,6 @@ import (
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 )
 
-
 // costClock is the fixed "now" of the cost tests: 2026-11-20 12:00 UTC.
 type costClock struct {
 	mu sync.Mutex
