@@ -176,11 +176,16 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	deps.Backfill = app.backfill
 	deps.OpenAI = app.monitor
 	if o.jobsUI {
-		h, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rc, nil), Logger: logger, Prefix: web.JobsPrefix})
+		// River's UI keeps background queries of its own; it stops with the
+		// test, and logs only to the buffer, never to t once t is done.
+		uiLogger := slog.New(slog.NewTextHandler(logs, nil))
+		h, err := riverui.NewHandler(&riverui.HandlerOpts{Endpoints: riverui.NewEndpoints(rc, nil), Logger: uiLogger, Prefix: web.JobsPrefix})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := h.Start(ctx); err != nil {
+		uiCtx, stopUI := context.WithCancel(ctx)
+		t.Cleanup(stopUI)
+		if err := h.Start(uiCtx); err != nil {
 			t.Fatal(err)
 		}
 		deps.JobsUI = h

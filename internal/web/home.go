@@ -54,6 +54,17 @@ func (s *Server) handleHome(c echo.Context) error {
 		MaxAttempts: strconv.Itoa(s.cfg.ProvisionMaxAttempts),
 	}
 	p.FailedURL = p.Totals.FailedURL
+	// The organization's projects against OPENAI_PROJECT_LIMIT, once the
+	// periodic count has run (provision/capacity.go).
+	sg, err := s.companies.Safeguards(ctx)
+	if err != nil {
+		return err
+	}
+	if sg.CapacityKnown && sg.Limit > 0 {
+		p.Capacity = &pages.CapacityProps{
+			Active: thousands(sg.Used), Limit: thousands(sg.Limit), Percent: strconv.Itoa(min(sg.Used*100/sg.Limit, 100)),
+		}
+	}
 	if t.Failed > 0 {
 		page, err := s.companies.List(ctx, company.ListParams{Filter: company.FilterFailed, Limit: homeFailures}.Normalize())
 		if err != nil {

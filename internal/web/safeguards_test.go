@@ -85,6 +85,11 @@ func TestSafeguards_CapacityShown(t *testing.T) {
 	if doc.Find(`[data-testid="capacity-full"]`).Length() != 1 {
 		t.Error("no at-the-limit warning")
 	}
+	// The dashboard home shows the same count.
+	_, home := app.get("/admin")
+	if got := strings.Join(strings.Fields(home.Find(`[data-testid="home-capacity"]`).Text()), " "); !strings.Contains(got, "2 of 2 projects in use (100%)") {
+		t.Errorf("home capacity = %q, want 2 of 2 projects in use (100%%)", got)
+	}
 	app.signup(validSignup("Too Many"))
 	if c, _ := app.company("Too Many"); c.Status != "waiting" || c.LastError != provision.ReasonCapacity {
 		t.Errorf("signup at the limit = %+v", c)
