@@ -7,7 +7,7 @@ import (
 
 // StatusTotals are the companies by provisioning state, for the home page.
 type StatusTotals struct {
-	Companies, Provisioned, Pending, Skipped, Failed int64
+	Companies, Provisioned, Pending, Waiting, Skipped, Failed int64
 }
 
 // StatusTotals counts the companies by state: the maintained totals for
@@ -27,6 +27,8 @@ func (s *Service) StatusTotals(ctx context.Context) (StatusTotals, error) {
 		switch Status(r.ProvisioningStatus) {
 		case StatusPending:
 			out.Pending += r.N
+		case StatusWaiting:
+			out.Waiting += r.N
 		case StatusSkipped:
 			out.Skipped += r.N
 		case StatusFailed:

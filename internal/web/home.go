@@ -43,11 +43,12 @@ func (s *Server) handleHome(c echo.Context) error {
 	}
 	p := pages.HomeProps{
 		Totals: pages.HomeTotals{
-			Companies: thousands(t.Companies), Provisioned: thousands(t.Provisioned), Pending: thousands(t.Pending),
+			Companies: thousands(t.Companies), Provisioned: thousands(t.Provisioned), Pending: thousands(t.Pending), Waiting: thousands(t.Waiting),
 			Skipped: thousands(t.Skipped), Failed: thousands(t.Failed),
 			AllURL:     "/admin/companies",
 			MissingURL: companiesURL(company.ListParams{Filter: company.FilterMissing}, "", ""),
 			FailedURL:  companiesURL(company.ListParams{Filter: company.FilterFailed}, "", ""),
+			WaitingURL: waitingURL,
 		},
 		OpenAI:      s.openAIProps(c, nil),
 		FailedTotal: thousands(t.Failed),

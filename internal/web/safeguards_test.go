@@ -61,6 +61,14 @@ func TestSafeguards_BudgetBannerAndWaitingStatus(t *testing.T) {
 	if got := doc.Find(`[data-testid="wait-reason"]`).First().Text(); !strings.Contains(got, "budget") {
 		t.Errorf("wait reason = %q", got)
 	}
+	// The dashboard home counts them as waiting, not pending.
+	_, home := app.get("/admin")
+	if got := strings.TrimSpace(home.Find(`[data-testid="home-total-waiting"]`).Text()); got != "2" {
+		t.Errorf("home waiting total = %q, want 2", got)
+	}
+	if got := strings.TrimSpace(home.Find(`[data-testid="home-total-pending"]`).Text()); got != "0" {
+		t.Errorf("home pending total = %q, want 0", got)
+	}
 }
 
 // At the organization's limit the list shows used / limit and the warning.

@@ -28,8 +28,8 @@ type HomeProps struct {
 
 // HomeTotals are the companies by state, with links to the list.
 type HomeTotals struct {
-	Companies, Provisioned, Pending, Skipped, Failed string
-	AllURL, MissingURL, FailedURL                    string
+	Companies, Provisioned, Pending, Waiting, Skipped, Failed string
+	AllURL, MissingURL, WaitingURL, FailedURL                 string
 }
 
 // OpenAIProps is the OpenAI connection panel: the fragment "Test
