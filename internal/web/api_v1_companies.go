@@ -19,6 +19,7 @@ import (
 	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/keys"
+	"github.com/provisioner/provisioner/internal/policy"
 )
 
 func (s *Server) apiV1CompanyRoutes(v1 *echo.Group) {
@@ -227,7 +228,9 @@ func (s *Server) apiCompanyView(ctx context.Context, co company.Company) (apiCom
 			v.Key = keyMetadata(k)
 		}
 	}
-	v.Ready = v.ProjectID != nil && v.Key != nil
+	// Ready: the project, its key and (with guard rails on) its policy
+	// are all in place.
+	v.Ready = v.ProjectID != nil && v.Key != nil && (v.Policy == nil || v.Policy.State == policy.StateApplied)
 	return v, nil
 }
 

@@ -393,7 +393,7 @@ func TestAPIV1_Key(t *testing.T) {
 	id := itoa(co.ID)
 	waitUntil(t, "the key is issued", func() bool {
 		_, _, d := c.do("GET", "/companies/"+id, w, nil)
-		return bytes.Contains(d, []byte(`"ready":true`))
+		return bytes.Contains(d, []byte(`"key":{`))
 	})
 	if s, _, _ := c.do("GET", "/companies/"+id+"/openai-key", w, nil); s != 403 {
 		t.Errorf("companies scope reading the key: %d", s)

@@ -274,6 +274,9 @@ func TestAPI_CompanyPolicyAndApply(t *testing.T) {
 	if pol["state"] != "drifted" || len(diffs) != 1 {
 		t.Fatalf("after drift: %v", out)
 	}
+	if out["ready"] != false {
+		t.Errorf("a drifted company is ready: %v", out["ready"])
+	}
 	if first, _ := diffs[0].(map[string]any); first["field"] != "spend_limit" || first["since"] == nil {
 		t.Errorf("difference %v", diffs[0])
 	}
