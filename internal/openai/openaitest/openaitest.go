@@ -156,7 +156,7 @@ type Server struct {
 	requests    []Request
 	counts      map[string]int
 	accounts    accountStore // serviceaccounts.go
-	us          usageState // costs.go
+	us          usageState   // costs.go
 }
 
 // New starts a fake on 127.0.0.1 and returns it.
