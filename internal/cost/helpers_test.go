@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,29 +14,17 @@ import (
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
+	"github.com/provisioner/provisioner/internal/testclock"
 )
 
 const testKey = "sk-admin-costtest"
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type bundle struct {
 	pool    *pgxpool.Pool
 	fake    *openaitest.Server
 	client  *openai.Client
 	checker *openaitest.SpecChecker
-	clock   *clock
+	clock   *testclock.Clock
 	svc     *Service
 }
 
@@ -46,7 +33,7 @@ type bundle struct {
 // 2026-11-20 12:00 UTC and a Service.
 func setup(t *testing.T, settings Settings) *bundle {
 	t.Helper()
-	b := &bundle{pool: dbtest.NewPool(t), clock: &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}}
+	b := &bundle{pool: dbtest.NewPool(t), clock: testclock.New(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))}
 	b.fake = openaitest.New(openaitest.Options{AdminKey: testKey})
 	t.Cleanup(b.fake.Close)
 	b.fake.SetNow(b.clock.Now)

@@ -29,27 +29,10 @@ import (
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/testclock"
 )
 
 const adminKey = "sk-admin-fake-keys"
-
-// clock is a settable clock for the key service.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type bundle struct {
 	pool   *pgxpool.Pool
@@ -61,7 +44,7 @@ type bundle struct {
 	keys   *keys.Service
 	prov   *provision.Provisioner
 	river  *river.Client[pgx.Tx]
-	clock  *clock
+	clock  *testclock.Clock
 	logs   *lockedBuffer
 }
 
@@ -119,7 +102,7 @@ func setup(t *testing.T) *bundle {
 	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	svc := keys.New(pool, client, ks, keys.Settings{
 		BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, SettleDelay: time.Millisecond,
 		Rotation: 90 * 24 * time.Hour, Grace: 24 * time.Hour, LockWaitBusy: 10 * time.Millisecond,

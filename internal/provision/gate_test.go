@@ -20,27 +20,10 @@ import (
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/testclock"
 )
 
 var gateAdmin = audit.Actor{ID: 1, Email: "admin@example.com"}
-
-// testClock is a clock the test moves forward.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type gateOpts struct {
 	work     bool
@@ -151,7 +134,7 @@ func (b *bundle) scalar(t *testing.T, query string, args ...any) int {
 // Staff actions and backfills do not count against the budget.
 func TestGate_SignupBudget(t *testing.T) {
 	t.Parallel()
-	clock := &testClock{t: time.Now()}
+	clock := testclock.New(time.Now())
 	b := setupGate(t, gateOpts{settings: func(s *provision.Settings) {
 		s.SignupBudget, s.BudgetWindow, s.Now = 2, time.Hour, clock.Now
 	}})

@@ -61,7 +61,7 @@ type testApp struct {
 	webhooks *webhook.Service
 	// monitor watches the app's OpenAI client; nil with noKey.
 	monitor *openai.Monitor
-	costs    *cost.Service // when appOptions.costs is set
+	costs   *cost.Service // when appOptions.costs is set
 }
 
 type appOptions struct {
