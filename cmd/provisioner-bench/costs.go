@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/provisioner/provisioner/internal/governor"
 	"io"
 	"log/slog"
 	"net/http"
@@ -72,7 +73,10 @@ func (b *bench) costSync(ctx context.Context, projects, days int, sec *section) 
 		[]string{"name", "industry", "contact_name", "contact_email", "openai_project_id", "provisioning_status"}, pgx.CopyFromRows(rows)); err != nil {
 		return fmt.Errorf("seed companies: %w", err)
 	}
-	client, err := openai.New(openai.Options{AdminKey: benchKey, BaseURL: fake.URL})
+	// The sync's calls go through a rate governor, as in the app.
+	gov := governor.NewLocal(governor.Options{})
+	defer gov.Close()
+	client, err := openai.New(openai.Options{AdminKey: benchKey, BaseURL: fake.URL, Governor: gov})
 	if err != nil {
 		return err
 	}

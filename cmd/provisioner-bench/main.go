@@ -40,12 +40,13 @@ type sizes struct {
 	ListQueries    int
 	Backfill       int
 	MemoryBackfill int
+	Reconcile      int
 	Keys           int
 }
 
 var scales = map[string]sizes{
-	"small": {Signups: 1000, ListSmall: 2_000, ListLarge: 50_000, ListQueries: 50, Backfill: 300, MemoryBackfill: 5_000, Keys: 200},
-	"full":  {Signups: 10_000, ListSmall: 10_000, ListLarge: 1_000_000, ListQueries: 200, Backfill: 2_000, MemoryBackfill: 100_000, Keys: 1_000},
+	"small": {Signups: 1000, ListSmall: 2_000, ListLarge: 50_000, ListQueries: 50, Backfill: 300, MemoryBackfill: 5_000, Reconcile: 200, Keys: 200},
+	"full":  {Signups: 10_000, ListSmall: 10_000, ListLarge: 1_000_000, ListQueries: 200, Backfill: 2_000, MemoryBackfill: 100_000, Reconcile: 2_000, Keys: 1_000},
 }
 
 // bench holds what every scenario needs.
@@ -64,7 +65,7 @@ type bench struct {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("provisioner-bench", flag.ContinueOnError)
 	scale := fs.String("scale", "full", "small or full")
-	only := fs.String("only", "", "comma-separated scenarios to run (signup,list,backfill,memory,keys,shared,costs); all when empty")
+	only := fs.String("only", "", "comma-separated scenarios to run (signup,list,backfill,memory,keys,shared,costs,reconcile); all when empty")
 	out := fs.String("out", "bench/RESULTS.md", "report file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -102,6 +103,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		{"list", b.listScenario},
 		{"backfill", b.backfillScenario},
 		{"memory", b.memoryScenario},
+		{"reconcile", b.reconcileScenario},
 		{"keys", b.keysScenario},
 		{"shared", b.sharedScenario},
 		{"costs", b.costsScenario}, // costs.go

@@ -23,10 +23,11 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/config"
-	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/cost"
+	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/metrics"
 	"github.com/provisioner/provisioner/internal/openai"
+	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/web"
 	"github.com/provisioner/provisioner/internal/webhook"
@@ -44,6 +45,7 @@ type app struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	policy    *policy.Service
 	keys      *keys.Service
 	webhooks  *webhook.Service
 	// openai watches the OpenAI client's answers for the home page; nil
@@ -125,15 +127,22 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		ProjectLimit:    cfg.OpenAIProjectLimit,
 		RequireApproval: cfg.RequireApproval(),
 	}, m, logger)
+	var guard policy.Client
+	if client != nil {
+		guard = client
+	}
+	pol := policy.New(pool, guard, policy.Settings{
+		Enabled: cfg.Policy.Enabled, ReconcileInterval: cfg.Policy.ReconcileInterval, Autofix: cfg.Policy.Autofix,
+		BackoffBase: cfg.ProvisionBackoffBase, BackoffMax: cfg.ProvisionBackoffMax,
+	}, logger)
 	// A job run may list projects and then create one.
 	jobTimeout := 2*cfg.OpenAITimeout + 5*time.Second
 	riverOpts := provision.ClientOptions{
-		Work:        work,
-		Workers:     cfg.ProvisionWorkers,
-		JobTimeout:  jobTimeout,
-		RescueAfter: jobTimeout + 5*time.Second,
-		Logger:      logger,
-
+		Work:            work,
+		Workers:         cfg.ProvisionWorkers,
+		JobTimeout:      jobTimeout,
+		RescueAfter:     jobTimeout + 5*time.Second,
+		Logger:          logger,
 		CapacityRefresh: cfg.OpenAICapacityRefresh,
 	}
 	keySvc, err := newKeyService(cfg, pool, client, logger)
@@ -157,16 +166,27 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 	prov.SetOnFailed(func(ctx context.Context, tx pgx.Tx, companyID int64, reason string) error {
 		return hooks.Emit(ctx, tx, webhook.CompanyFailed, companyID, map[string]any{"reason": reason})
 	})
+	// Offboarding revokes the company's stored keys through the keys
+	// service first, so that they are marked revoked, audited and announced.
+	pol.SetKeyRevoker(func(ctx context.Context, companyID int64, actor audit.Actor) (int, error) {
+		n, err := keySvc.Revoke(ctx, companyID, actor)
+		if errors.Is(err, keys.ErrNoKey) || errors.Is(err, keys.ErrDisabled) {
+			return 0, nil
+		}
+		return n, err
+	})
 	keySvc.SetOnEvent(hooks.Emit)
 	riverOpts.Register = func(w *river.Workers) {
 		keySvc.Register(w, jobTimeout)
 		hooks.Register(w)
+		pol.Register(w)
 	}
 	riverOpts.Queues = map[string]river.QueueConfig{
 		keys.QueueKeys:        {MaxWorkers: max(cfg.ProvisionWorkers, 1)},
 		webhook.QueueWebhooks: {MaxWorkers: 4},
+		policy.QueuePolicy:    {MaxWorkers: max(cfg.ProvisionWorkers, 1)},
 	}
-	riverOpts.PeriodicJobs = keys.PeriodicJobs(time.Hour)
+	riverOpts.PeriodicJobs = append(keys.PeriodicJobs(time.Hour), pol.PeriodicJobs()...)
 	costs := newCostService(cfg, pool, usage, logger)
 	riverOpts.Configure = cost.ConfigureRiver(costs, cfg.UsageSyncInterval, usageSyncTimeout, work)
 	rc, err := provision.NewRiverClient(pool, prov, riverOpts)
@@ -174,6 +194,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		d.close()
 		return nil, err
 	}
+	pol.SetRiver(rc)
 	keySvc.SetRiver(rc)
 	hooks.SetRiver(rc)
 	companies := company.NewService(pool, rc, prov, cfg.SignupTimeout, logger)
@@ -189,6 +210,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		companies: companies,
 		auth:      authSvc,
 		backfill:  provision.NewBackfiller(prov, rc, cfg.BackfillConcurrency),
+		policy:    pol,
 		keys:      keySvc,
 		webhooks:  hooks,
 		openai:    monitor,
@@ -297,10 +319,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	srv := web.NewServer(web.Deps{
 		Config: a.cfg, Logger: a.logger, Pool: a.pool, Companies: a.companies, Auth: a.auth, Backfill: a.backfill,
-		Keys: a.keys, Tokens: apitoken.New(a.pool, a.cfg.APITokenRateLimit), Webhooks: a.webhooks,
-		OpenAI: a.openai, Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
-		OpenAIPace: a.openAIPace(),
-		Costs: a.costs,
+		Policy: a.policy, Keys: a.keys, Tokens: apitoken.New(a.pool, a.cfg.APITokenRateLimit), Webhooks: a.webhooks,
+		OpenAI: a.openai, OpenAIPace: a.openAIPace(), Costs: a.costs,
+		Gatherer: a.registry, Sandbox: sb != nil, SetupToken: setupToken, JobsUI: jobsUI,
 	})
 	if err := a.startJobs(ctx); err != nil {
 		return err

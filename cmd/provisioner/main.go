@@ -8,6 +8,8 @@
 //	provisioner migrate               create the database if missing, apply migrations
 //	provisioner backfill [--dry-run]  give every company without a project its project
 //	provisioner user add|list|disable staff accounts
+//	provisioner policy show|set FILE  guard-rail policy template
+//	provisioner reconcile             drift check of every linked project
 //	provisioner keys …                per-company OpenAI keys: keyset, reencrypt, backfill
 //	provisioner sync usage [--since D] sync OpenAI costs and usage now
 package main
@@ -46,6 +48,10 @@ commands:
   backfill [--dry-run]  create projects for every company without one, with a progress bar
                         (--dry-run: only count them and show the first names)
   user add|list|disable manage staff accounts (provisioner user help)
+  policy show|set FILE  print the guard-rail policy template as JSON, or replace it
+                        from FILE (- for standard input), validated and audited
+  reconcile             check every linked project against its policy now, and
+                        list orphan projects
   keys keyset create|rotate, keys reencrypt, keys backfill [--dry-run]
                         per-company OpenAI keys (provisioner keys help)
   token create|list|revoke
@@ -77,6 +83,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runBackfill(ctx, rest, getenv, stdout, stderr)
 	case "user":
 		return runUser(ctx, rest, getenv, stdin, stdout, stderr)
+	case "policy":
+		return runPolicy(ctx, rest, getenv, stdin, stdout, stderr)
+	case "reconcile":
+		return runReconcile(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return runKeys(ctx, rest, getenv, stdout, stderr)
 	case "token":

@@ -112,6 +112,8 @@ type Config struct {
 	CostResyncDays    int
 	CostHistoryDays   int
 	MarkupPercent     string
+	// Policy configures the guard rails per project (policy.go).
+	Policy PolicyConfig
 
 	// SessionSecret keys the staff session cookie (its signing and
 	// encryption keys are derived from it). Never log it.
@@ -224,6 +226,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if strings.ContainsAny(c.OpenAIAdminKey, " \t\r\n") {
 		p.fail("OPENAI_ADMIN_KEY", "must not contain white space")
 	}
+	c.Policy = p.policy(c.OpenAIAdminKey != "")
 	c.SessionSecret = strings.TrimSpace(getenv("SESSION_SECRET"))
 	switch {
 	case c.SessionSecret == "" && c.Production():

@@ -51,7 +51,7 @@ func setup(t *testing.T, settings Settings) *bundle {
 			}
 		})
 	}
-	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: b.fake.URL, HTTPClient: &http.Client{Transport: transport}})
+	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: b.fake.URL, HTTPClient: &http.Client{Transport: transport}, Governor: openaitest.NewGovernor(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

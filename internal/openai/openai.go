@@ -300,6 +300,9 @@ func endpointOf(req *http.Request) string {
 	case len(parts) == 2 && parts[1] == "archive":
 		return EndpointArchive
 	}
+	if ep := policyEndpoint(req.Method, parts); ep != "" {
+		return ep
+	}
 	if ep := serviceAccountEndpoint(req.Method, parts); ep != "" {
 		return ep
 	}

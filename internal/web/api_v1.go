@@ -34,6 +34,7 @@ func (s *Server) apiV1Routes(v1 *echo.Group) {
 	s.apiV1CompanyRoutes(v1)                                       // api_v1_companies.go
 	s.apiV1KeyRoutes(v1)                                           // api_v1_keys.go
 	s.apiV1CostRoutes(v1, s.requireScope(apitoken.ScopeCostsRead)) // api_v1_costs.go
+	s.apiPolicyRoutes(v1)                                          // api_policy.go
 }
 
 const apiTokenContextKey = "api_v1_token"

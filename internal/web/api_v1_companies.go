@@ -52,6 +52,9 @@ type apiCompany struct {
 	Key          *apiKeyMetadata `json:"key"`
 	KeyStatus    string          `json:"key_status"`
 	CreatedAt    time.Time       `json:"created_at"`
+	// Policy is the guard rails' state (api_policy.go); absent when
+	// policies are disabled.
+	Policy *apiPolicy `json:"policy,omitempty"`
 }
 
 type apiProvisioning struct {
@@ -199,6 +202,13 @@ func (s *Server) apiCompanyView(ctx context.Context, co company.Company) (apiCom
 	}
 	if ext != "" {
 		v.ExternalID = &ext
+	}
+	if s.policy != nil && s.policy.Enabled() {
+		pol, err := s.apiPolicyOf(ctx, co.ID)
+		if err != nil {
+			return v, err
+		}
+		v.Policy = &pol
 	}
 	if s.keys != nil {
 		st, err := s.keys.StatusOf(ctx, co.ID)

@@ -30,9 +30,11 @@ import (
 	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/db"
+	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
+	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/testenv"
 	"github.com/provisioner/provisioner/internal/web"
@@ -55,6 +57,8 @@ type testApp struct {
 	auth   *auth.Service
 	// backfill is the app's Backfiller, to follow runs.
 	backfill *provision.Backfiller
+	// policy is the app's guard-rails service.
+	policy *policy.Service
 	// keys, tokens and webhooks are set with appOptions.keys.
 	keys     *keys.Service
 	tokens   *apitoken.Service
@@ -109,6 +113,11 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 	if !o.noKey {
 		cfg.OpenAIAdminKey = testAdminKey
 	}
+	if pool == nil {
+		pool = dbtest.NewPool(t) // as testenv would; the policy service needs it first
+	}
+	// The policy's client is set once testenv has built it (below).
+	pol := policy.New(pool, nil, policy.Settings{Enabled: !o.noKey, BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond}, logger)
 	settings := o.settings
 	if settings.BackoffBase == 0 {
 		settings = provision.Settings{MaxAttempts: 5, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, SettleDelay: 300 * time.Millisecond}
@@ -132,21 +141,27 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 		Settings: settings, SignupTimeout: cfg.SignupTimeout,
 		// With keys, the app's River client is built below, with the key
 		// and webhook workers; the env's is then not started.
-		River: provision.ClientOptions{Work: o.work && !o.keys, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second},
+		River: provision.ClientOptions{Work: o.work && !o.keys, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second,
+			// POLICY-WIRING: guard rails, worked by the env's River client.
+			Register: pol.Register, Queues: map[string]river.QueueConfig{policy.QueuePolicy: {MaxWorkers: 2}}},
 	})
-	app := &testApp{t: t, pool: env.Pool, fake: env.Fake, logs: logs, spec: env.Spec, river: env.River, monitor: monitor}
+	if env.OpenAI != nil {
+		pol.SetClient(env.OpenAI)
+	}
+	app := &testApp{t: t, pool: env.Pool, fake: env.Fake, logs: logs, spec: env.Spec, river: env.River, policy: pol, monitor: monitor}
 	rc, reg, companies := env.River, env.Registry, env.Companies
 	app.backfill = env.Backfill
 	if o.keys {
 		rc, companies = app.withKeys(env, o, logger)
 		cfg.WebhookURL = o.webhookURL
 	}
+	pol.SetRiver(rc)
 	if app.tokens == nil {
 		// Service tokens serve every /api/v1 route, keys or not.
 		app.tokens = apitoken.New(env.Pool, 1000)
 	}
 	deps := web.Deps{Config: cfg, Logger: logger, Pool: env.Pool, Companies: companies, Gatherer: reg, SetupToken: o.setupToken,
-		Keys: app.keys, Tokens: app.tokens, Webhooks: app.webhooks}
+		Keys: app.keys, Tokens: app.tokens, Webhooks: app.webhooks, Policy: pol}
 	if !o.noKey {
 		deps.OpenAIPace = gov.Status
 	}
@@ -208,8 +223,9 @@ func (a *testApp) withKeys(env *testenv.Env, o appOptions, logger *slog.Logger) 
 	})
 	rc, err := provision.NewRiverClient(env.Pool, env.Prov, provision.ClientOptions{
 		Work: o.work, Workers: 4, JobTimeout: 20 * time.Second, RescueAfter: 30 * time.Second, Logger: logger,
-		Register: func(w *river.Workers) { a.keys.Register(w, 20*time.Second); hooks.Register(w) },
-		Queues:   map[string]river.QueueConfig{keys.QueueKeys: {MaxWorkers: 4}, webhook.QueueWebhooks: {MaxWorkers: 2}},
+		Register: func(w *river.Workers) { a.keys.Register(w, 20*time.Second); hooks.Register(w); a.policy.Register(w) },
+		Queues: map[string]river.QueueConfig{keys.QueueKeys: {MaxWorkers: 4}, webhook.QueueWebhooks: {MaxWorkers: 2},
+			policy.QueuePolicy: {MaxWorkers: 2}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,9 @@ const busyMessage = "Provisioning is in progress for this company; try again in 
 // htmx requests (the search form, the page links) get the results only.
 func (s *Server) handleCompanyList(c echo.Context) error {
 	ctx := c.Request().Context()
+	if f := c.QueryParam("filter"); s.policy != nil && (f == filterPolicy || f == filterDrifted) {
+		return s.handlePolicyFilteredList(c, f) // policy.go
+	}
 	p := company.ListParams{
 		Query:  c.QueryParam("q"),
 		Filter: company.ListFilter(c.QueryParam("filter")),
@@ -67,6 +70,9 @@ func (s *Server) handleCompanyList(c echo.Context) error {
 		WaitingURL: waitingURL,
 	}
 	if props.Safeguards, err = s.safeguardsProps(ctx); err != nil {
+		return err
+	}
+	if err := s.policyTotals(c, &props.Totals); err != nil { // policy.go
 		return err
 	}
 	if props.CostSummary, err = s.costSummary(ctx); err != nil { // costs.go
@@ -179,7 +185,7 @@ func (s *Server) handleCompanyDetail(c echo.Context) error {
 
 // renderCompanyDetail renders the company's page, with the assignment form
 // as given (its value and error after a failed submission).
-func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pages.AssignForm) error {
+func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pages.AssignForm, policyForm ...policyFormState) error {
 	ctx := c.Request().Context()
 	co, err := s.companies.Get(ctx, id)
 	if err != nil {
@@ -227,6 +233,9 @@ func (s *Server) renderCompanyDetail(c echo.Context, code int, id int64, form pa
 			r.Duration = d.Round(time.Millisecond).String()
 		}
 		p.History[i] = r
+	}
+	if p.Policy, err = s.companyPolicyProps(c, co.ID, co.OpenAIProjectID != "", policyForm...); err != nil {
+		return err
 	}
 	if p.Key, err = s.companyKeyProps(c, co); err != nil {
 		return err

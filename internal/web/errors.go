@@ -13,6 +13,7 @@ import (
 	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/keys"
+	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/webhook"
 	"github.com/provisioner/provisioner/views/pages"
@@ -31,6 +32,13 @@ var errorStatuses = []struct {
 	{audit.ErrInvalidCursor, http.StatusBadRequest, "This page link is damaged. Start again from the first page."},
 	{provision.ErrRunNotFound, http.StatusNotFound, "There is no such backfill run."},
 	{auth.ErrNotFound, http.StatusNotFound, "There is no such staff user."},
+	{policy.ErrCompanyNotFound, http.StatusNotFound, ""},
+	{policy.ErrDisabled, http.StatusConflict, "Policies are disabled (POLICY_ENABLED=false or no OpenAI admin key)."},
+	{policy.ErrNoProject, http.StatusConflict, "The company has no OpenAI project yet."},
+	{policy.ErrOffboarded, http.StatusConflict, "The company is offboarded; its policy is no longer applied."},
+	{policy.ErrAlreadyOffboarding, http.StatusConflict, "The company is already offboarded or being offboarded."},
+	{policy.ErrNotFailed, http.StatusConflict, "The offboarding has not failed; there is nothing to resume."},
+	{policy.ErrNoOffboarding, http.StatusConflict, "The company is not being offboarded."},
 	{company.ErrExternalIDTaken, http.StatusConflict, "Another company has this external_id."},
 	{keys.ErrNoKey, http.StatusNotFound, "This company has no OpenAI key (yet, or it was revoked)."},
 	{keys.ErrNoProject, http.StatusConflict, "This company has no OpenAI project yet; its key follows the project."},

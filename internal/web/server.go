@@ -25,6 +25,7 @@ import (
 	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/openai"
+	"github.com/provisioner/provisioner/internal/policy"
 	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/ratelimit"
 	"github.com/provisioner/provisioner/internal/webhook"
@@ -38,6 +39,9 @@ type Deps struct {
 	Companies *company.Service
 	Auth      *auth.Service
 	Backfill  *provision.Backfiller
+	// Policy is the guard rails per project (policy.go); nil in tests that
+	// do not need it.
+	Policy *policy.Service
 	// Keys and Tokens serve the per-company keys and the host-app API
 	// (api_v1*.go); nil leaves /api/v1 answering 503.
 	Keys   *keys.Service
@@ -74,6 +78,7 @@ type Server struct {
 	companies *company.Service
 	auth      *auth.Service
 	backfill  *provision.Backfiller
+	policy    *policy.Service
 	keys      *keys.Service
 	tokens    *apitoken.Service
 	webhooks  *webhook.Service
@@ -98,7 +103,7 @@ func NewServer(d Deps) *Server {
 	e.HidePort = true
 	s := &Server{
 		e: e, cfg: d.Config, logger: d.Logger, pool: d.Pool, companies: d.Companies,
-		auth: d.Auth, backfill: d.Backfill, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, costs: d.Costs, openai: d.OpenAI, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
+		auth: d.Auth, backfill: d.Backfill, policy: d.Policy, keys: d.Keys, tokens: d.Tokens, webhooks: d.Webhooks, costs: d.Costs, openai: d.OpenAI, gatherer: d.Gatherer, jobsUI: d.JobsUI, sandbox: d.Sandbox,
 		pace:        d.OpenAIPace,
 		setup:       newFirstRun(d.SetupToken),
 		signupLimit: ratelimit.New(d.Pool, "signup", d.Config.SignupRatePerIP, time.Hour),

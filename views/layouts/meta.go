@@ -91,6 +91,7 @@ type navItem struct {
 var navItems = []navItem{
 	{Key: "home", Href: "/admin", Label: "Home"},
 	{Key: "companies", Href: "/admin/companies", Label: "Companies"},
+	{Key: "policy", Href: "/admin/policy", Label: "Policy"},
 	{Key: "backfill", Href: "/admin/backfill", Label: "Backfill", AdminOnly: true},
 	{Key: "costs", Href: "/admin/costs", Label: "Costs"},
 	{Key: "keys", Href: "/admin/keys", Label: "Keys", AdminOnly: true},

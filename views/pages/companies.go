@@ -35,7 +35,11 @@ type CompanyTotals struct {
 	Waiting     string
 	MissingURL  string
 	FailedURL   string
-	WaitingURL  string
+	// PolicyNotApplied counts linked companies whose guard-rail policy is
+	// pending, drifted or failed; shown when PolicyURL is set.
+	PolicyNotApplied string
+	PolicyURL        string
+	WaitingURL       string
 }
 
 // CompanyRow is one company in the list.
@@ -63,6 +67,8 @@ var (
 		{Value: "all", Label: "All companies"},
 		{Value: "missing", Label: "Without a project"},
 		{Value: "failed", Label: "Provisioning failed"},
+		{Value: "policy", Label: "Policy not applied"},
+		{Value: "drifted", Label: "Policy drifted"},
 		{Value: "no-key", Label: "No OpenAI key"},
 		{Value: "waiting", Label: "Waiting (budget, capacity, approval)"},
 	}

@@ -47,6 +47,8 @@ type CompanyDetailProps struct {
 
 	History []HistoryRow
 
+	// Policy is the guard-rails section (policy.templ).
+	Policy CompanyPolicyProps
 	// Key is the OpenAI key panel (company_key.templ).
 	Key CompanyKeyProps
 	// Costs is the costs section (costs.templ); nil hides it.

@@ -153,6 +153,33 @@ type CompanyMarkup struct {
 	UpdatedAt time.Time
 }
 
+type CompanyOffboarding struct {
+	CompanyID     int64
+	ProjectID     string
+	Step          string
+	State         string
+	Error         string
+	ActorEmail    string
+	KeysRevoked   int32
+	AlertsRemoved int32
+	StartedAt     time.Time
+	FinishedAt    *time.Time
+	UpdatedAt     time.Time
+}
+
+type CompanyPolicy struct {
+	CompanyID      int64
+	ProjectID      string
+	State          string
+	Error          string
+	ProjectName    string
+	AppliedVersion *int64
+	AppliedAt      *time.Time
+	CheckedAt      *time.Time
+	NextAttemptAt  *time.Time
+	UpdatedAt      time.Time
+}
+
 type CostDaily struct {
 	Day       time.Time
 	ProjectID string
@@ -217,6 +244,53 @@ type OrgCapacity struct {
 	ID             bool
 	ActiveProjects int32
 	CountedAt      time.Time
+}
+
+type OrphanProject struct {
+	ProjectID string
+	Name      string
+	CreatedAt time.Time
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+type PolicyAttempt struct {
+	ID         int64
+	CompanyID  int64
+	ProjectID  string
+	Trigger    string
+	Actor      string
+	JobID      *int64
+	Version    *int64
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	Outcome    string
+	Error      string
+	Calls      int32
+	Detail     string
+}
+
+type PolicyDifference struct {
+	CompanyID int64
+	Field     string
+	Expected  string
+	Found     string
+	Since     time.Time
+	SeenAt    time.Time
+}
+
+type PolicyOverride struct {
+	CompanyID  int64
+	Document   []byte
+	ActorEmail string
+	UpdatedAt  time.Time
+}
+
+type PolicyVersion struct {
+	Version    int64
+	Document   []byte
+	ActorEmail string
+	CreatedAt  time.Time
 }
 
 type ProjectAssignment struct {

@@ -155,6 +155,7 @@ type Server struct {
 	faults      []Fault
 	requests    []Request
 	counts      map[string]int
+	guard       guardState   // policy.go
 	accounts    accountStore // serviceaccounts.go
 	us          usageState   // costs.go
 }
@@ -373,6 +374,9 @@ func route(method, path string) (endpoint, id string) {
 	case len(parts) == 2 && parts[0] != "" && parts[1] == "archive" && method == http.MethodPost:
 		return EndpointArchive, parts[0]
 	}
+	if ep := policyRoute(method, parts); ep != "" {
+		return ep, parts[0]
+	}
 	return "", ""
 }
 
@@ -528,6 +532,9 @@ func (s *Server) handle(w responseWriter, r *http.Request, endpoint, id string, 
 		return s.handleCosts(w, r.URL.Query())
 	case EndpointUsageCompletions:
 		return s.handleCompletionsUsage(w, r.URL.Query())
+	}
+	if status, ok := s.handlePolicy(w, r, endpoint, id, body); ok {
+		return status
 	}
 	if accountEndpoints[endpoint] {
 		return s.handleAccounts(w, r, endpoint, id, body)
