@@ -2,9 +2,6 @@ package cost
 
 import (
 	"context"
-	"net/http"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,25 +34,8 @@ func setup(t *testing.T, settings Settings) *bundle {
 	b.fake = openaitest.New(openaitest.Options{AdminKey: testKey})
 	t.Cleanup(b.fake.Close)
 	b.fake.SetNow(b.clock.Now)
-	transport := http.DefaultTransport
-	if path := os.Getenv("OPENAI_SPEC"); path != "" {
-		c, err := openaitest.NewSpecChecker(path)
-		if err != nil {
-			t.Fatalf("OPENAI_SPEC=%s: %v", path, err)
-		}
-		b.checker = c
-		transport = c.Transport(transport)
-		t.Cleanup(func() {
-			if v := c.Violations(); len(v) > 0 {
-				t.Errorf("%d spec violations:\n%s", len(v), strings.Join(v, "\n"))
-			}
-		})
-	}
-	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: b.fake.URL, HTTPClient: &http.Client{Transport: transport}, Governor: openaitest.NewGovernor(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.client = client
+	client, checker := b.fake.NewClient(t, openai.Options{AdminKey: testKey})
+	b.client, b.checker = client, checker
 	settings.Now = b.clock.Now
 	b.svc = New(b.pool, client, settings, nil)
 	b.svc.sleep = func(time.Duration, <-chan struct{}) bool { return true }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -75,23 +73,7 @@ func setup(t *testing.T) *bundle {
 	t.Cleanup(pool.Close)
 	fake := openaitest.New(openaitest.Options{AdminKey: adminKey})
 	t.Cleanup(fake.Close)
-	httpClient := &http.Client{}
-	if path := os.Getenv("OPENAI_SPEC"); path != "" {
-		checker, err := openaitest.NewSpecChecker(path)
-		if err != nil {
-			t.Fatalf("OPENAI_SPEC is set but cannot be loaded: %v", err)
-		}
-		httpClient.Transport = checker.Transport(nil)
-		t.Cleanup(func() {
-			for _, v := range checker.Violations() {
-				t.Errorf("OpenAI spec violation: %s", v)
-			}
-		})
-	}
-	client, err := openai.New(openai.Options{AdminKey: adminKey, BaseURL: fake.URL, Timeout: 500 * time.Millisecond, HTTPClient: httpClient, Governor: openaitest.NewGovernor(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, _ := fake.NewClient(t, openai.Options{AdminKey: adminKey, Timeout: 500 * time.Millisecond})
 	js, err := keystore.Generate()
 	if err != nil {
 		t.Fatal(err)

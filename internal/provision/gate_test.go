@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -45,23 +43,7 @@ func setupGate(t *testing.T, o gateOpts) *bundle {
 		fake = openaitest.New(openaitest.Options{AdminKey: testKey})
 		t.Cleanup(fake.Close)
 	}
-	httpClient := &http.Client{}
-	if path := os.Getenv("OPENAI_SPEC"); path != "" {
-		checker, err := openaitest.NewSpecChecker(path)
-		if err != nil {
-			t.Fatalf("OPENAI_SPEC is set but cannot be loaded: %v", err)
-		}
-		httpClient.Transport = checker.Transport(nil)
-		t.Cleanup(func() {
-			for _, v := range checker.Violations() {
-				t.Errorf("OpenAI spec violation: %s", v)
-			}
-		})
-	}
-	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: httpClient, Governor: openaitest.NewGovernor(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, _ := fake.NewClient(t, openai.Options{AdminKey: testKey, Timeout: 3 * time.Second})
 	logger := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s := provision.Settings{
 		MaxAttempts: 10, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
