@@ -139,11 +139,7 @@ func (b *bfBundle) companies(t *testing.T) []bfCompany {
 
 func (b *bfBundle) count(t *testing.T, query string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := b.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return dbtest.Count(t, b.pool, query, args...)
 }
 
 // waitRun polls the run until it is over.

@@ -103,11 +103,7 @@ func (b *bundle) provision(t *testing.T, id int64, trigger string) provision.Res
 
 func (b *bundle) scalar(t *testing.T, query string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := b.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return dbtest.Count(t, b.pool, query, args...)
 }
 
 // The flood of finding 1, against the budget: every signup creates its
