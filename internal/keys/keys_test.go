@@ -19,7 +19,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/provisioner/provisioner/internal/audit"
-	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/keystore"
@@ -65,12 +64,7 @@ func (b *lockedBuffer) String() string {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	url := dbtest.URL(t)
-	pool, err := db.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, url := dbtest.NewPoolURL(t)
 	fake := openaitest.New(openaitest.Options{AdminKey: adminKey})
 	t.Cleanup(fake.Close)
 	client, _ := fake.NewClient(t, openai.Options{AdminKey: adminKey, Timeout: 500 * time.Millisecond})
