@@ -96,16 +96,11 @@ type backfillResult struct {
 // starts a server on the fake and runs the backfill through the server's
 // API until it ends.
 func (b *bench) backfillRun(ctx context.Context, name string, n int, fake *openaitest.Server) (backfillResult, error) {
-	dbURL, drop, err := b.scratchDB(ctx, name)
+	dbURL, pool, closeDB, err := b.scratchPool(ctx, name)
 	if err != nil {
 		return backfillResult{}, err
 	}
-	defer drop()
-	pool, err := openPool(ctx, dbURL)
-	if err != nil {
-		return backfillResult{}, err
-	}
-	defer pool.Close()
+	defer closeDB()
 	if err := b.seedCompanies(ctx, pool, mixMissing, 0, n); err != nil {
 		return backfillResult{}, err
 	}

@@ -56,16 +56,11 @@ func (b *bench) costsScenario(ctx context.Context) error {
 // costSync syncs projects × days from the fake into a scratch database,
 // in this process (cost.Service over the real client), then again.
 func (b *bench) costSync(ctx context.Context, projects, days int, sec *section) error {
-	dbURL, drop, err := b.scratchDB(ctx, "costsync")
+	_, pool, closeDB, err := b.scratchPool(ctx, "costsync")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	pool, err := openPool(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeDB()
 	fake := openaitest.New(openaitest.Options{AdminKey: benchKey})
 	defer fake.Close()
 	rows := make([][]any, projects)
@@ -120,16 +115,11 @@ func (b *bench) costSync(ctx context.Context, projects, days int, sec *section) 
 // spending this month.
 func (b *bench) costList(ctx context.Context, sec *section) error {
 	small, large := b.sizes.ListSmall, b.sizes.ListLarge
-	dbURL, drop, err := b.scratchDB(ctx, "costlist")
+	dbURL, pool, closeDB, err := b.scratchPool(ctx, "costlist")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	pool, err := openPool(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeDB()
 	fake := openaitest.New(openaitest.Options{AdminKey: benchKey})
 	defer fake.Close()
 	srv, err := b.startServer(ctx, dbURL, fake, "USAGE_SYNC_INTERVAL=off")
@@ -215,16 +205,11 @@ func (w *countingWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); 
 // items each, plus unattributed projects) as CSV, in this process, and
 // samples the heap while it runs.
 func (b *bench) costStatement(ctx context.Context, n int, sec *section) error {
-	dbURL, drop, err := b.scratchDB(ctx, "coststatement")
+	_, pool, closeDB, err := b.scratchPool(ctx, "coststatement")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	pool, err := openPool(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeDB()
 	if err := b.seedCompanies(ctx, pool, mixRealistic, 0, n); err != nil {
 		return err
 	}

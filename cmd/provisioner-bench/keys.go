@@ -25,16 +25,11 @@ import (
 // GET /api/v1/companies/:id/openai-key over every company.
 func (b *bench) keysScenario(ctx context.Context) error {
 	n := b.sizes.Keys
-	dbURL, drop, err := b.scratchDB(ctx, "keys")
+	dbURL, pool, closeDB, err := b.scratchPool(ctx, "keys")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	pool, err := openPool(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeDB()
 	fake := openaitest.New(openaitest.Options{AdminKey: benchKey, Latency: backfillLatency, RateLimit: backfillRateLimit})
 	defer fake.Close()
 	// n provisioned companies, their projects on the fake.

@@ -33,16 +33,11 @@ const listWarmup = 10
 // explains the statements behind them.
 func (b *bench) listScenario(ctx context.Context) error {
 	small, large := b.sizes.ListSmall, b.sizes.ListLarge
-	dbURL, drop, err := b.scratchDB(ctx, "list")
+	dbURL, pool, closeDB, err := b.scratchPool(ctx, "list")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	pool, err := openPool(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeDB()
 	fake := openaitest.New(openaitest.Options{AdminKey: benchKey})
 	defer fake.Close()
 

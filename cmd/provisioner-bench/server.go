@@ -65,6 +65,20 @@ func (b *bench) scratchDB(ctx context.Context, name string) (string, func(), err
 
 func openPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) { return db.Open(ctx, dbURL) }
 
+// scratchPool is scratchDB with a pool open on it, the start of most
+// scenarios; closeFn closes the pool and drops the database.
+func (b *bench) scratchPool(ctx context.Context, name string) (dbURL string, pool *pgxpool.Pool, closeFn func(), err error) {
+	dbURL, drop, err := b.scratchDB(ctx, name)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if pool, err = openPool(ctx, dbURL); err != nil {
+		drop()
+		return "", nil, nil, err
+	}
+	return dbURL, pool, func() { pool.Close(); drop() }, nil
+}
+
 // server is one running `provisioner serve`.
 type server struct {
 	cmd  *exec.Cmd

@@ -49,16 +49,11 @@ func (b *bench) sharedScenario(ctx context.Context) error {
 	n := b.sizes.Backfill
 	fake := openaitest.New(openaitest.Options{AdminKey: benchKey, Latency: backfillLatency, RateLimit: backfillRateLimit})
 	defer fake.Close()
-	dbURL, drop, err := b.scratchDB(ctx, "shared")
+	dbURL, pool, closeDB, err := b.scratchPool(ctx, "shared")
 	if err != nil {
 		return err
 	}
-	defer drop()
-	pool, err := openPool(ctx, dbURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
+	defer closeDB()
 	token := rand.Text() + rand.Text()
 	env := []string{fmt.Sprintf("BACKFILL_CONCURRENCY=%d", sharedConcurrency), "ADMIN_API_TOKEN=" + token}
 	var servers []*server

@@ -69,12 +69,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // setup loads the configuration, prepares the database and wires the app.
 // work says whether this process runs background jobs.
 func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, work bool) (*app, error) {
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return nil, err
-	}
-	logger := newLogger(cfg, stderr)
-	d, err := openDatabase(ctx, cfg, logger)
+	cfg, d, logger, err := openConfigured(ctx, getenv, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -419,11 +414,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	d, err := openDatabase(ctx, cfg, newLogger(cfg, stderr))
+	_, d, _, err := openConfigured(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

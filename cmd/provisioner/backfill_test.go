@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
@@ -29,14 +28,9 @@ type backfillCLI struct {
 
 func newBackfillCLI(t *testing.T, companies int) *backfillCLI {
 	t.Helper()
-	url := dbtest.URL(t)
+	pool, url := dbtest.NewPoolURL(t)
 	fake := openaitest.New(openaitest.Options{AdminKey: backfillCLIKey})
 	t.Cleanup(fake.Close)
-	pool, err := db.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 	dbtest.InsertNumberedCompanies(t, pool, "Company", companies, dbtest.CompanyOpts{})
 	return &backfillCLI{pool: pool, fake: fake, env: map[string]string{
 		"APP_ENV": "test", "DATABASE_URL": url,

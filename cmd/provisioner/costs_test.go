@@ -10,7 +10,6 @@ import (
 
 	"github.com/shopspring/decimal"
 
-	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 )
@@ -20,14 +19,9 @@ import (
 // bad arguments are refused with a message.
 func TestSyncUsageCommand(t *testing.T) {
 	t.Parallel()
-	url := dbtest.URL(t)
+	pool, url := dbtest.NewPoolURL(t)
 	fake := openaitest.New(openaitest.Options{AdminKey: backfillCLIKey})
 	t.Cleanup(fake.Close)
-	pool, err := db.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 	fake.AddProjectWithID("proj_cli", "CLI Co")
 	fake.SetResultsPerPage(2)
 	env := map[string]string{

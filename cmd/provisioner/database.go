@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,6 +23,22 @@ type database struct {
 	// of its own; nil without an admin key.
 	gov     *governor.Governor
 	govPool *pgxpool.Pool
+}
+
+// openConfigured loads the configuration from getenv and opens its
+// database with a logger writing to stderr: the start of every command
+// that works on the database.
+func openConfigured(ctx context.Context, getenv func(string) string, stderr io.Writer) (config.Config, *database, *slog.Logger, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	logger := newLogger(cfg, stderr)
+	d, err := openDatabase(ctx, cfg, logger)
+	if err != nil {
+		return config.Config{}, nil, nil, err
+	}
+	return cfg, d, logger, nil
 }
 
 // openDatabase connects to DATABASE_URL or, when it is unset, to the

@@ -12,7 +12,6 @@ import (
 
 	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/audit"
-	"github.com/provisioner/provisioner/internal/config"
 	"github.com/provisioner/provisioner/internal/validation"
 )
 
@@ -42,11 +41,7 @@ func runToken(ctx context.Context, args []string, getenv func(string) string, st
 	if err := fs.Parse(rest); err != nil {
 		return err
 	}
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return err
-	}
-	d, err := openDatabase(ctx, cfg, newLogger(cfg, stderr))
+	cfg, d, _, err := openConfigured(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
-	"github.com/provisioner/provisioner/internal/config"
 )
 
 const userUsage = `usage: provisioner user <command> [flags]
@@ -166,11 +165,7 @@ func runUserDisable(ctx context.Context, args []string, getenv func(string) stri
 // migrating it if needed) and returns the auth service and a function
 // that closes the pool.
 func openAuth(ctx context.Context, getenv func(string) string, stderr io.Writer) (*auth.Service, func(), error) {
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := openDatabase(ctx, cfg, newLogger(cfg, stderr))
+	cfg, d, _, err := openConfigured(ctx, getenv, stderr)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -14,38 +14,21 @@ import (
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
+	"github.com/provisioner/provisioner/internal/testclock"
 )
 
 const testPassword = "correct horse battery staple"
 
-// clock is a time source that tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type testBundle struct {
 	pool  *pgxpool.Pool
 	svc   *auth.Service
-	clock *clock
+	clock *testclock.Clock
 }
 
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	pool := dbtest.NewPool(t)
-	c := &clock{now: time.Now().UTC().Truncate(time.Microsecond)}
+	c := testclock.New(time.Now().UTC().Truncate(time.Microsecond))
 	svc, err := auth.NewService(pool, auth.Options{
 		Secret: strings.Repeat("s", auth.MinSecretLen),
 		Hash:   auth.HashParams{MemoryKiB: 64, Time: 1, Threads: 1},
@@ -272,7 +255,7 @@ func TestService_Login(t *testing.T) {
 		if _, _, err := b.svc.Login(ctx, "ops@example.com", "wrong password!!", attacker); !errors.As(err, &te) {
 			t.Fatalf("attacker after the owner's login: err = %v, want ThrottledError", err)
 		}
-		b.clock.Advance(th.BaseDelay)
+		b.clock.Add(th.BaseDelay)
 		if _, _, err := b.svc.Login(ctx, "ops@example.com", "wrong password!!", attacker); !errors.Is(err, auth.ErrBadCredentials) {
 			t.Fatalf("after the wait: err = %v, want ErrBadCredentials", err)
 		}
@@ -286,7 +269,7 @@ func TestService_Login(t *testing.T) {
 		}
 		// After the wait the right password works there too, and clears
 		// that address's failures.
-		b.clock.Advance(2 * th.BaseDelay)
+		b.clock.Add(2 * th.BaseDelay)
 		if _, _, err := b.svc.Login(ctx, "ops@example.com", testPassword, attacker); err != nil {
 			t.Fatalf("after the wait: %v", err)
 		}
@@ -330,11 +313,11 @@ func TestService_Authenticate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.clock.Advance(auth.DefaultSessionTTL - time.Second)
+		b.clock.Add(auth.DefaultSessionTTL - time.Second)
 		if _, err := b.svc.Authenticate(ctx, token); err != nil {
 			t.Fatalf("just before expiry: %v", err)
 		}
-		b.clock.Advance(time.Second)
+		b.clock.Add(time.Second)
 		if _, err := b.svc.Authenticate(ctx, token); !errors.Is(err, auth.ErrNoSession) {
 			t.Errorf("at expiry: err = %v, want ErrNoSession", err)
 		}
@@ -367,14 +350,14 @@ func TestService_Authenticate(t *testing.T) {
 			}
 			return at
 		}
-		b.clock.Advance(30 * time.Second)
+		b.clock.Add(30 * time.Second)
 		if _, err := b.svc.Authenticate(ctx, token); err != nil {
 			t.Fatal(err)
 		}
 		if got := lastSeen(); !got.Equal(start) {
 			t.Errorf("after 30s: last seen = %v, want unchanged %v", got, start)
 		}
-		b.clock.Advance(30 * time.Second)
+		b.clock.Add(30 * time.Second)
 		if _, err := b.svc.Authenticate(ctx, token); err != nil {
 			t.Fatal(err)
 		}

@@ -11,8 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/provisioner/provisioner/internal/db/dbgen"
 )
 
@@ -118,52 +116,15 @@ func (s *Service) List(ctx context.Context, p ListParams) (Page, error) {
 		Search: p.Query, NamePattern: namePattern(p.Query),
 	}
 
-	var rows []listRow
-	var hasNext, hasPrev bool
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		if err := q.UseCustomPlans(ctx); err != nil {
-			return err
-		}
-		if before != nil {
-			// Walk backwards from the cursor, then put the rows back in order.
-			back, err := fetchPage(ctx, q, p.Sort, true, f, before, p.Limit+1)
-			if err != nil {
-				return err
-			}
-			if len(back) > p.Limit {
-				rows, hasPrev, hasNext = back[:p.Limit], true, true
-				slices.Reverse(rows)
-				return nil
-			}
-			// Fewer than a page before the cursor: that is the first page,
-			// shown in full.
-		}
-		rows, err = fetchPage(ctx, q, p.Sort, false, f, after, p.Limit+1)
-		if err != nil {
-			return err
-		}
-		hasNext, hasPrev = len(rows) > p.Limit, after != nil
-		rows = rows[:min(len(rows), p.Limit)]
-		return nil
-	})
+	rows, hasNext, hasPrev, err := readKeyset(ctx, s, p.Limit, after, before,
+		func(q *dbgen.Queries, backwards bool, cur *cursor, n int) ([]listRow, error) {
+			return fetchPage(ctx, q, p.Sort, backwards, f, cur, n)
+		})
 	if err != nil {
 		return Page{}, fmt.Errorf("list companies: %w", err)
 	}
-
-	page := Page{Companies: make([]Company, len(rows)), HasPrev: hasPrev}
-	for i, r := range rows {
-		page.Companies[i] = fromRow(r.Company)
-	}
-	if len(rows) > 0 {
-		if hasNext {
-			page.Next = cursorOf(p.Sort, rows[len(rows)-1]).encode()
-		}
-		if hasPrev {
-			page.Prev = cursorOf(p.Sort, rows[0]).encode()
-		}
-	}
-	return page, nil
+	return pageOf(rows, hasNext, hasPrev, func(r listRow) dbgen.Company { return r.Company },
+		func(r listRow) string { return cursorOf(p.Sort, r).encode() }), nil
 }
 
 // listRow is a row of any of the list queries, which share one shape.

@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"slices"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
@@ -89,48 +87,10 @@ func (s *Service) listByCost(ctx context.Context, p ListParams) (Page, error) {
 		}
 		return out, err
 	}
-	var rows []costRow
-	var hasNext, hasPrev bool
-	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		if err := q.UseCustomPlans(ctx); err != nil {
-			return err
-		}
-		if before != nil {
-			back, err := fetch(q, true, before, p.Limit+1)
-			if err != nil {
-				return err
-			}
-			if len(back) > p.Limit {
-				rows, hasPrev, hasNext = back[:p.Limit], true, true
-				slices.Reverse(rows)
-				return nil
-			}
-		}
-		rows, err = fetch(q, false, after, p.Limit+1)
-		if err != nil {
-			return err
-		}
-		hasNext, hasPrev = len(rows) > p.Limit, after != nil
-		rows = rows[:min(len(rows), p.Limit)]
-		return nil
-	})
+	rows, hasNext, hasPrev, err := readKeyset(ctx, s, p.Limit, after, before, fetch)
 	if err != nil {
 		return Page{}, fmt.Errorf("list companies by cost: %w", err)
 	}
-	page := Page{Companies: make([]Company, len(rows)), HasPrev: hasPrev}
-	for i, r := range rows {
-		page.Companies[i] = fromRow(r.c)
-	}
-	if len(rows) > 0 {
-		if hasNext {
-			l := rows[len(rows)-1]
-			page.Next = costCursor{Sort: SortCost, MTD: l.mtd.String(), ID: l.c.ID}.encode()
-		}
-		if hasPrev {
-			f := rows[0]
-			page.Prev = costCursor{Sort: SortCost, MTD: f.mtd.String(), ID: f.c.ID}.encode()
-		}
-	}
-	return page, nil
+	return pageOf(rows, hasNext, hasPrev, func(r costRow) dbgen.Company { return r.c },
+		func(r costRow) string { return costCursor{Sort: SortCost, MTD: r.mtd.String(), ID: r.c.ID}.encode() }), nil
 }

@@ -38,7 +38,7 @@ type dashBundle struct {
 	prov  *provision.Provisioner
 	river *river.Client[pgx.Tx]
 	svc   *company.Service
-	gov   *recordingGovernor
+	gov   *openaitest.RecordingGovernor
 }
 
 type dashOpts struct {
@@ -52,7 +52,7 @@ func newDashBundle(t *testing.T, o dashOpts) *dashBundle {
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	gov := newTestGovernor(t)
+	gov := openaitest.NewRecordingGovernor(t, 0)
 	env := testenv.New(t, testenv.Options{
 		AdminKey: dashTestKey, NoKey: o.noKey, Logger: logger, Governor: gov,
 		River: provision.ClientOptions{Work: o.work, Workers: 2},

@@ -2,10 +2,6 @@ package cost
 
 import (
 	"context"
-	"net/http"
-	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,29 +11,17 @@ import (
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
+	"github.com/provisioner/provisioner/internal/testclock"
 )
 
 const testKey = "sk-admin-costtest"
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type bundle struct {
 	pool    *pgxpool.Pool
 	fake    *openaitest.Server
 	client  *openai.Client
 	checker *openaitest.SpecChecker
-	clock   *clock
+	clock   *testclock.Clock
 	svc     *Service
 }
 
@@ -46,29 +30,12 @@ type bundle struct {
 // 2026-11-20 12:00 UTC and a Service.
 func setup(t *testing.T, settings Settings) *bundle {
 	t.Helper()
-	b := &bundle{pool: dbtest.NewPool(t), clock: &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}}
+	b := &bundle{pool: dbtest.NewPool(t), clock: testclock.New(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))}
 	b.fake = openaitest.New(openaitest.Options{AdminKey: testKey})
 	t.Cleanup(b.fake.Close)
 	b.fake.SetNow(b.clock.Now)
-	transport := http.DefaultTransport
-	if path := os.Getenv("OPENAI_SPEC"); path != "" {
-		c, err := openaitest.NewSpecChecker(path)
-		if err != nil {
-			t.Fatalf("OPENAI_SPEC=%s: %v", path, err)
-		}
-		b.checker = c
-		transport = c.Transport(transport)
-		t.Cleanup(func() {
-			if v := c.Violations(); len(v) > 0 {
-				t.Errorf("%d spec violations:\n%s", len(v), strings.Join(v, "\n"))
-			}
-		})
-	}
-	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: b.fake.URL, HTTPClient: &http.Client{Transport: transport}, Governor: openaitest.NewGovernor(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.client = client
+	client, checker := b.fake.NewClient(t, openai.Options{AdminKey: testKey})
+	b.client, b.checker = client, checker
 	settings.Now = b.clock.Now
 	b.svc = New(b.pool, client, settings, nil)
 	b.svc.sleep = func(time.Duration, <-chan struct{}) bool { return true }

@@ -356,6 +356,36 @@ type completedDay struct {
 	partial bool
 }
 
+// walkPage tells days of each bucket a page covered and hands each line,
+// in order, to add, which collects it for writing and returns its key for
+// days. dayOf is a line's day. It returns the cursor of the next page ("" on
+// the query's last page, which also completes its last day) and the days the
+// page completed. Lines outside the page's buckets are an error, named by
+// what.
+func walkPage[L any](days *dayTracker, pageDays []time.Time, lines []L, dayOf func(L) time.Time, hasMore bool, nextPage, what string, add func(L) rowKey) (string, []*completedDay, error) {
+	var completed []*completedDay
+	for _, d := range pageDays {
+		if c := days.see(d); c != nil {
+			completed = append(completed, c)
+		}
+		for len(lines) > 0 && dayOf(lines[0]).Equal(d) {
+			l := lines[0]
+			lines = lines[1:]
+			days.add(add(l))
+		}
+	}
+	if len(lines) > 0 {
+		return "", nil, fmt.Errorf("%s: %d results outside the page's buckets", what, len(lines))
+	}
+	if hasMore {
+		return nextPage, completed, nil
+	}
+	if c := days.finish(); c != nil {
+		completed = append(completed, c)
+	}
+	return "", completed, nil
+}
+
 func (r *runner) costPage(ctx context.Context, cursor string, days *dayTracker) (string, func(pgx.Tx) (int64, error), error) {
 	page, err := r.s.usage.Costs(ctx, openai.PageQuery{
 		Start: r.run.FromDay, End: r.run.ToDay, Page: cursor, Limit: r.s.settings.CostPageBuckets,
@@ -363,32 +393,18 @@ func (r *runner) costPage(ctx context.Context, cursor string, days *dayTracker) 
 	if err != nil {
 		return "", nil, err
 	}
-	var completed []*completedDay
 	var p dbgen.UpsertCostDailyParams
-	lines := page.Lines
-	for _, d := range page.Days {
-		if c := days.see(d); c != nil {
-			completed = append(completed, c)
-		}
-		for len(lines) > 0 && lines[0].Day.Equal(d) {
-			l := lines[0]
-			lines = lines[1:]
-			days.add(rowKey{l.ProjectID, l.LineItem, l.Currency})
+	next, completed, err := walkPage(days, page.Days, page.Lines, func(l openai.CostLine) time.Time { return l.Day },
+		page.HasMore, page.NextPage, "openai costs", func(l openai.CostLine) rowKey {
 			p.Days = append(p.Days, l.Day)
 			p.ProjectIds = append(p.ProjectIds, l.ProjectID)
 			p.LineItems = append(p.LineItems, l.LineItem)
 			p.Currencies = append(p.Currencies, l.Currency)
 			p.Amounts = append(p.Amounts, l.Amount.String())
-		}
-	}
-	if len(lines) > 0 {
-		return "", nil, fmt.Errorf("openai costs: %d results outside the page's buckets", len(lines))
-	}
-	next := ""
-	if page.HasMore {
-		next = page.NextPage
-	} else if c := days.finish(); c != nil {
-		completed = append(completed, c)
+			return rowKey{l.ProjectID, l.LineItem, l.Currency}
+		})
+	if err != nil {
+		return "", nil, err
 	}
 	write := func(tx pgx.Tx) (int64, error) {
 		q := dbgen.New(tx)
@@ -424,17 +440,9 @@ func (r *runner) usagePage(ctx context.Context, cursor string, days *dayTracker)
 	if err != nil {
 		return "", nil, err
 	}
-	var completed []*completedDay
 	var p dbgen.UpsertUsageDailyParams
-	lines := page.Lines
-	for _, d := range page.Days {
-		if c := days.see(d); c != nil {
-			completed = append(completed, c)
-		}
-		for len(lines) > 0 && lines[0].Day.Equal(d) {
-			l := lines[0]
-			lines = lines[1:]
-			days.add(rowKey{l.ProjectID, l.Model, ""})
+	next, completed, err := walkPage(days, page.Days, page.Lines, func(l openai.UsageLine) time.Time { return l.Day },
+		page.HasMore, page.NextPage, "openai usage", func(l openai.UsageLine) rowKey {
 			p.Days = append(p.Days, l.Day)
 			p.ProjectIds = append(p.ProjectIds, l.ProjectID)
 			p.Models = append(p.Models, l.Model)
@@ -442,16 +450,10 @@ func (r *runner) usagePage(ctx context.Context, cursor string, days *dayTracker)
 			p.OutputTokens = append(p.OutputTokens, l.OutputTokens)
 			p.InputCachedTokens = append(p.InputCachedTokens, l.InputCachedTokens)
 			p.Requests = append(p.Requests, l.Requests)
-		}
-	}
-	if len(lines) > 0 {
-		return "", nil, fmt.Errorf("openai usage: %d results outside the page's buckets", len(lines))
-	}
-	next := ""
-	if page.HasMore {
-		next = page.NextPage
-	} else if c := days.finish(); c != nil {
-		completed = append(completed, c)
+			return rowKey{l.ProjectID, l.Model, ""}
+		})
+	if err != nil {
+		return "", nil, err
 	}
 	write := func(tx pgx.Tx) (int64, error) {
 		q := dbgen.New(tx)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -319,7 +318,7 @@ func (s *Service) finishFailure(ctx context.Context, c dbgen.Company, attempt db
 				res.Outcome, status = Failed, "failed"
 				errText = fmt.Sprintf("gave up after %d attempts: %s", tries, oe.Reason())
 			} else {
-				res.RetryAfter = s.delay(tries, oe)
+				res.RetryAfter = openai.RetryDelay(tries, s.s.BackoffBase, s.s.BackoffMax, s.s.SettleDelay, oe)
 				t := s.Now().Add(res.RetryAfter)
 				next = &t
 			}
@@ -330,25 +329,6 @@ func (s *Service) finishFailure(ctx context.Context, c dbgen.Company, attempt db
 		return Result{}, fmt.Errorf("record failed key attempt for company %d: %w", c.ID, err)
 	}
 	return res, nil
-}
-
-// delay mirrors the project step's backoff: exponential with equal jitter,
-// at least a 429's Retry-After and, after an uncertain outcome, the
-// settling delay.
-func (s *Service) delay(tries int, oe *openai.Error) time.Duration {
-	d := s.s.BackoffBase
-	for i := 1; i < tries && d < s.s.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, s.s.BackoffMax)
-	d = d/2 + rand.N(d/2+1)
-	if oe.RetryAfter > d {
-		d = oe.RetryAfter
-	}
-	if oe.Uncertain && s.s.SettleDelay > d {
-		d = s.s.SettleDelay
-	}
-	return d
 }
 
 // keyLockNamespace keeps the key step's advisory locks apart from the

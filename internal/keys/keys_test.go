@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -21,7 +19,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/provisioner/provisioner/internal/audit"
-	"github.com/provisioner/provisioner/internal/db"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/keystore"
@@ -29,27 +26,10 @@ import (
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/testclock"
 )
 
 const adminKey = "sk-admin-fake-keys"
-
-// clock is a settable clock for the key service.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type bundle struct {
 	pool   *pgxpool.Pool
@@ -61,7 +41,7 @@ type bundle struct {
 	keys   *keys.Service
 	prov   *provision.Provisioner
 	river  *river.Client[pgx.Tx]
-	clock  *clock
+	clock  *testclock.Clock
 	logs   *lockedBuffer
 }
 
@@ -84,31 +64,10 @@ func (b *lockedBuffer) String() string {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	url := dbtest.URL(t)
-	pool, err := db.Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool, url := dbtest.NewPoolURL(t)
 	fake := openaitest.New(openaitest.Options{AdminKey: adminKey})
 	t.Cleanup(fake.Close)
-	httpClient := &http.Client{}
-	if path := os.Getenv("OPENAI_SPEC"); path != "" {
-		checker, err := openaitest.NewSpecChecker(path)
-		if err != nil {
-			t.Fatalf("OPENAI_SPEC is set but cannot be loaded: %v", err)
-		}
-		httpClient.Transport = checker.Transport(nil)
-		t.Cleanup(func() {
-			for _, v := range checker.Violations() {
-				t.Errorf("OpenAI spec violation: %s", v)
-			}
-		})
-	}
-	client, err := openai.New(openai.Options{AdminKey: adminKey, BaseURL: fake.URL, Timeout: 500 * time.Millisecond, HTTPClient: httpClient, Governor: openaitest.NewGovernor(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, _ := fake.NewClient(t, openai.Options{AdminKey: adminKey, Timeout: 500 * time.Millisecond})
 	js, err := keystore.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +78,7 @@ func setup(t *testing.T) *bundle {
 	}
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	clk := &clock{t: time.Now()}
+	clk := testclock.New(time.Now())
 	svc := keys.New(pool, client, ks, keys.Settings{
 		BackoffBase: 10 * time.Millisecond, BackoffMax: 50 * time.Millisecond, SettleDelay: time.Millisecond,
 		Rotation: 90 * 24 * time.Hour, Grace: 24 * time.Hour, LockWaitBusy: 10 * time.Millisecond,

@@ -9,6 +9,7 @@ import (
 
 	sdk "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/param"
 	"github.com/shopspring/decimal"
 )
 
@@ -74,6 +75,21 @@ type PageQuery struct {
 	Limit int
 }
 
+// optionals are q's optional query fields in the SDK's types; a zero
+// field of q stays unset.
+func (q PageQuery) optionals() (end, limit param.Opt[int64], page param.Opt[string]) {
+	if !q.End.IsZero() {
+		end = sdk.Int(q.End.Unix())
+	}
+	if q.Limit > 0 {
+		limit = sdk.Int(int64(q.Limit))
+	}
+	if q.Page != "" {
+		page = sdk.String(q.Page)
+	}
+	return end, limit, page
+}
+
 // CostPage is one page of costs.
 type CostPage struct {
 	Lines []CostLine
@@ -109,15 +125,7 @@ func (c *Client) Costs(ctx context.Context, q PageQuery) (CostPage, error) {
 		StartTime:   q.Start.Unix(),
 		BucketWidth: sdk.AdminOrganizationUsageCostsParamsBucketWidth1d,
 	}
-	if !q.End.IsZero() {
-		params.EndTime = sdk.Int(q.End.Unix())
-	}
-	if q.Limit > 0 {
-		params.Limit = sdk.Int(int64(q.Limit))
-	}
-	if q.Page != "" {
-		params.Page = sdk.String(q.Page)
-	}
+	params.EndTime, params.Limit, params.Page = q.optionals()
 	var resp *http.Response
 	res, err := c.usage.Costs(ctx, params,
 		option.WithQueryAdd("group_by", "project_id"), option.WithQueryAdd("group_by", "line_item"),
@@ -157,15 +165,7 @@ func (c *Client) CompletionsUsage(ctx context.Context, q PageQuery) (UsagePage, 
 		StartTime:   q.Start.Unix(),
 		BucketWidth: sdk.AdminOrganizationUsageCompletionsParamsBucketWidth1d,
 	}
-	if !q.End.IsZero() {
-		params.EndTime = sdk.Int(q.End.Unix())
-	}
-	if q.Limit > 0 {
-		params.Limit = sdk.Int(int64(q.Limit))
-	}
-	if q.Page != "" {
-		params.Page = sdk.String(q.Page)
-	}
+	params.EndTime, params.Limit, params.Page = q.optionals()
 	var resp *http.Response
 	res, err := c.usage.Completions(ctx, params,
 		option.WithQueryAdd("group_by", "project_id"), option.WithQueryAdd("group_by", "model"),

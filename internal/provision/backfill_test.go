@@ -37,7 +37,7 @@ type bfBundle struct {
 	prov *Provisioner
 	rc   *river.Client[pgx.Tx]
 	bf   *Backfiller
-	gov  *recordingGovernor
+	gov  *openaitest.RecordingGovernor
 }
 
 type bfOptions struct {
@@ -71,7 +71,7 @@ func newBackfillBundle(t *testing.T, o bfOptions) *bfBundle {
 	}
 	logger := slog.New(slog.NewTextHandler(bfTestLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var projects openai.Projects
-	gov := newTestGovernor(t, o.rate)
+	gov := openaitest.NewRecordingGovernor(t, o.rate)
 	if !o.noKey {
 		projects, _ = o.fake.NewClient(t, openai.Options{AdminKey: bfTestKey, Timeout: 3 * time.Second, Governor: gov})
 	}
@@ -139,11 +139,7 @@ func (b *bfBundle) companies(t *testing.T) []bfCompany {
 
 func (b *bfBundle) count(t *testing.T, query string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := b.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return dbtest.Count(t, b.pool, query, args...)
 }
 
 // waitRun polls the run until it is over.

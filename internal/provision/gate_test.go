@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -20,27 +18,10 @@ import (
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
+	"github.com/provisioner/provisioner/internal/testclock"
 )
 
 var gateAdmin = audit.Actor{ID: 1, Email: "admin@example.com"}
-
-// testClock is a clock the test moves forward.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type gateOpts struct {
 	work     bool
@@ -62,23 +43,7 @@ func setupGate(t *testing.T, o gateOpts) *bundle {
 		fake = openaitest.New(openaitest.Options{AdminKey: testKey})
 		t.Cleanup(fake.Close)
 	}
-	httpClient := &http.Client{}
-	if path := os.Getenv("OPENAI_SPEC"); path != "" {
-		checker, err := openaitest.NewSpecChecker(path)
-		if err != nil {
-			t.Fatalf("OPENAI_SPEC is set but cannot be loaded: %v", err)
-		}
-		httpClient.Transport = checker.Transport(nil)
-		t.Cleanup(func() {
-			for _, v := range checker.Violations() {
-				t.Errorf("OpenAI spec violation: %s", v)
-			}
-		})
-	}
-	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: fake.URL, Timeout: 3 * time.Second, HTTPClient: httpClient, Governor: openaitest.NewGovernor(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, _ := fake.NewClient(t, openai.Options{AdminKey: testKey, Timeout: 3 * time.Second})
 	logger := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s := provision.Settings{
 		MaxAttempts: 10, BackoffBase: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
@@ -138,11 +103,7 @@ func (b *bundle) provision(t *testing.T, id int64, trigger string) provision.Res
 
 func (b *bundle) scalar(t *testing.T, query string, args ...any) int {
 	t.Helper()
-	var n int
-	if err := b.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return dbtest.Count(t, b.pool, query, args...)
 }
 
 // The flood of finding 1, against the budget: every signup creates its
@@ -151,7 +112,7 @@ func (b *bundle) scalar(t *testing.T, query string, args ...any) int {
 // Staff actions and backfills do not count against the budget.
 func TestGate_SignupBudget(t *testing.T) {
 	t.Parallel()
-	clock := &testClock{t: time.Now()}
+	clock := testclock.New(time.Now())
 	b := setupGate(t, gateOpts{settings: func(s *provision.Settings) {
 		s.SignupBudget, s.BudgetWindow, s.Now = 2, time.Hour, clock.Now
 	}})

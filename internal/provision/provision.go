@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -514,7 +513,7 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 				res.Outcome, status = Failed, StatusFailed
 				errText = fmt.Sprintf("gave up after %d attempts: %s", tries, oe.Reason())
 			} else {
-				res.RetryAfter = p.delay(tries, oe)
+				res.RetryAfter = openai.RetryDelay(tries, p.settings.BackoffBase, p.settings.BackoffMax, p.settings.SettleDelay, oe)
 				t := p.now().Add(res.RetryAfter)
 				next = &t
 			}
@@ -562,27 +561,6 @@ func (p *Provisioner) recordSkipped(ctx context.Context, companyID int64, a Atte
 		})
 		return err
 	})
-}
-
-// delay is the wait before try number tries+1: exponential backoff with
-// jitter, never shorter than a 429's Retry-After nor, after an uncertain
-// outcome, than the settling delay.
-func (p *Provisioner) delay(tries int, oe *openai.Error) time.Duration {
-	d := p.settings.BackoffBase
-	for i := 1; i < tries && d < p.settings.BackoffMax; i++ {
-		d *= 2
-	}
-	d = min(d, p.settings.BackoffMax)
-	// "Equal jitter": half fixed, half random, so replicas spread out but
-	// the wait never collapses to zero.
-	d = d/2 + rand.N(d/2+1)
-	if oe.RetryAfter > d {
-		d = oe.RetryAfter
-	}
-	if oe.Uncertain && p.settings.SettleDelay > d {
-		d = p.settings.SettleDelay
-	}
-	return d
 }
 
 // lockNamespace keeps our advisory lock keys apart from other users of

@@ -29,7 +29,7 @@ type bundle struct {
 	prov      *provision.Provisioner
 	river     *river.Client[pgx.Tx]
 	companies *company.Service
-	gov       *recordingGovernor
+	gov       *openaitest.RecordingGovernor
 }
 
 type setupOpts struct {
@@ -43,7 +43,7 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	if o.maxAttempts == 0 {
 		o.maxAttempts = 10
 	}
-	gov := newTestGovernor(t)
+	gov := openaitest.NewRecordingGovernor(t, 0)
 	env := testenv.New(t, testenv.Options{
 		Governor: gov, AdminKey: testKey, SignupTimeout: o.signupTimeout, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
 		Settings: provision.Settings{

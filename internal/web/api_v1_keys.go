@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/provisioner/provisioner/internal/apitoken"
+	"github.com/provisioner/provisioner/internal/company"
 	"github.com/provisioner/provisioner/internal/keys"
 )
 
@@ -15,6 +16,21 @@ func (s *Server) apiV1KeyRoutes(v1 *echo.Group) {
 	v1.GET("/companies/:id/openai-key", s.handleAPIKeyGet, s.requireScope(apitoken.ScopeKeysRead))
 	v1.POST("/companies/:id/openai-key/rotate", s.handleAPIKeyRotate, s.requireScope(apitoken.ScopeKeysWrite))
 	v1.DELETE("/companies/:id/openai-key", s.handleAPIKeyRevoke, s.requireScope(apitoken.ScopeKeysWrite))
+}
+
+// apiKeyTarget is the company a key request names and the token making
+// it; off is the error to answer when keys are not configured (checked
+// after the company, so an unknown company is a 404 either way).
+func (s *Server) apiKeyTarget(c echo.Context, off error) (company.Company, apitoken.Token, error) {
+	co, err := s.apiCompanyParam(c)
+	if err != nil {
+		return company.Company{}, apitoken.Token{}, err
+	}
+	tok, _ := apiTokenOf(c)
+	if s.keys == nil {
+		return company.Company{}, apitoken.Token{}, off
+	}
+	return co, tok, nil
 }
 
 // apiKeyValue is GET …/openai-key's answer: the one place a value leaves.
@@ -29,13 +45,9 @@ type apiKeyValue struct {
 // handleAPIKeyGet handles "GET /api/v1/companies/:id/openai-key": the
 // current key's value, audited with the token's name.
 func (s *Server) handleAPIKeyGet(c echo.Context) error {
-	co, err := s.apiCompanyParam(c)
+	co, tok, err := s.apiKeyTarget(c, keys.ErrNoKey)
 	if err != nil {
 		return err
-	}
-	tok, _ := apiTokenOf(c)
-	if s.keys == nil {
-		return keys.ErrNoKey
 	}
 	k, value, err := s.keys.Reveal(c.Request().Context(), co.ID, tok.Actor())
 	if err != nil {
@@ -48,13 +60,9 @@ func (s *Server) handleAPIKeyGet(c echo.Context) error {
 // it enqueues the rotation and answers 202; the key.rotated webhook (or
 // polling the company) tells when the new key is current.
 func (s *Server) handleAPIKeyRotate(c echo.Context) error {
-	co, err := s.apiCompanyParam(c)
+	co, tok, err := s.apiKeyTarget(c, keys.ErrDisabled)
 	if err != nil {
 		return err
-	}
-	tok, _ := apiTokenOf(c)
-	if s.keys == nil {
-		return keys.ErrDisabled
 	}
 	if err := s.keys.EnqueueRotate(c.Request().Context(), co.ID, tok.Actor(), keys.TriggerAPI); err != nil {
 		return err
@@ -66,13 +74,9 @@ func (s *Server) handleAPIKeyRotate(c echo.Context) error {
 // handleAPIKeyRevoke handles "DELETE /api/v1/companies/:id/openai-key":
 // every live key of the company is deleted on OpenAI at once.
 func (s *Server) handleAPIKeyRevoke(c echo.Context) error {
-	co, err := s.apiCompanyParam(c)
+	co, tok, err := s.apiKeyTarget(c, keys.ErrDisabled)
 	if err != nil {
 		return err
-	}
-	tok, _ := apiTokenOf(c)
-	if s.keys == nil {
-		return keys.ErrDisabled
 	}
 	n, err := s.keys.Revoke(c.Request().Context(), co.ID, tok.Actor())
 	if err != nil {

@@ -127,7 +127,7 @@ func newTestApp(t *testing.T, o appOptions) *testApp {
 		openaiTimeout = 5 * time.Second
 	}
 	var monitor *openai.Monitor
-	gov := newTestGovernor(t)
+	gov := openaitest.NewGovernor(t)
 	env := testenv.New(t, testenv.Options{
 		Governor: gov, Pool: pool, AdminKey: testAdminKey, NoKey: o.noKey, OpenAITimeout: openaiTimeout, Logger: logger,
 		WrapProjects: func(c *openai.Client) openai.Projects {

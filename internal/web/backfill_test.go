@@ -30,11 +30,7 @@ func (a *testApp) addMissing(prefix string, n int) {
 // count runs a count query.
 func (a *testApp) count(query string, args ...any) int {
 	a.t.Helper()
-	var n int
-	if err := a.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
-		a.t.Fatal(err)
-	}
-	return n
+	return dbtest.Count(a.t, a.pool, query, args...)
 }
 
 // csrfCookie is the CSRF token of the client's session, as the layout of

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,15 +16,8 @@ import (
 	"github.com/provisioner/provisioner/internal/auth"
 	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
+	"github.com/provisioner/provisioner/internal/testclock"
 )
-
-// costClock is the fixed "now" of the cost tests: 2026-11-20 12:00 UTC.
-type costClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *costClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 
 func day(s string) time.Time {
 	d, err := time.Parse(time.DateOnly, s)
@@ -39,7 +31,8 @@ func day(s string) time.Time {
 // test's; companies hold projects proj_web0… and an orphan project spends.
 func newCostApp(t *testing.T, companies int, markup string) (*testApp, []int64) {
 	t.Helper()
-	clock := &costClock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	// The cost tests' fixed "now": 2026-11-20 12:00 UTC.
+	clock := testclock.New(time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
 	a := newTestApp(t, appOptions{costs: &cost.Settings{HistoryDays: 60, ResyncDays: 3, MarkupPercent: markup, Now: clock.Now}})
 	a.fake.SetNow(clock.Now)
 	var ids []int64

@@ -45,12 +45,21 @@ func URL(t testing.TB) string {
 // end of the test.
 func NewPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
-	pool, err := db.Open(context.Background(), URL(t))
+	pool, _ := NewPoolURL(t)
+	return pool
+}
+
+// NewPoolURL is NewPool that also returns the database's URL, for tests
+// that hand the same database to a command or a second pool.
+func NewPoolURL(t testing.TB) (*pgxpool.Pool, string) {
+	t.Helper()
+	url := URL(t)
+	pool, err := db.Open(context.Background(), url)
 	if err != nil {
 		t.Fatalf("dbtest: %v", err)
 	}
 	t.Cleanup(pool.Close)
-	return pool
+	return pool, url
 }
 
 type migrator struct{}

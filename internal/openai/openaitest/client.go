@@ -5,7 +5,6 @@ import (
 	"os"
 	"testing"
 
-	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 )
 
@@ -33,25 +32,11 @@ func (s *Server) NewClient(t testing.TB, opts openai.Options) (*openai.Client, *
 	}
 	opts.BaseURL, opts.HTTPClient = s.URL, httpClient
 	if opts.Governor == nil {
-		// openai.New requires a rate governor: one of this process alone,
-		// fast enough not to slow a test down.
-		g := governor.NewLocal(governor.Options{Params: governor.Params{StartRate: 5000}})
-		t.Cleanup(g.Close)
-		opts.Governor = g
+		opts.Governor = NewGovernor(t)
 	}
 	c, err := openai.New(opts)
 	if err != nil {
 		t.Fatalf("openaitest: client: %v", err)
 	}
 	return c, checker
-}
-
-// NewGovernor returns a rate governor of this process alone, fast enough
-// not to slow a test down, for tests that build the client themselves
-// (openai.New requires one). It is closed when t ends.
-func NewGovernor(t testing.TB) *governor.Governor {
-	t.Helper()
-	g := governor.NewLocal(governor.Options{Params: governor.Params{StartRate: 5000}})
-	t.Cleanup(g.Close)
-	return g
 }

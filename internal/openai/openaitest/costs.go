@@ -363,7 +363,18 @@ func (s *Server) parseUsageQuery(w responseWriter, endpoint string, q url.Values
 }
 
 func (s *Server) handleCosts(w responseWriter, q url.Values) int {
-	days, limit, cur, status := s.parseUsageQuery(w, EndpointCosts, q)
+	return servePage(s, w, EndpointCosts, q, s.costsOn, func(it CostItem) any { return costResultJSON(it) })
+}
+
+func (s *Server) handleCompletionsUsage(w responseWriter, q url.Values) int {
+	return servePage(s, w, EndpointUsageCompletions, q, s.usageOn, func(it UsageItem) any { return usageResultJSON(it) })
+}
+
+// servePage answers one page of endpoint's daily buckets, each holding the
+// results itemsOn (called with s.mu held) gives for its day, at most
+// resultsPerPage results a page.
+func servePage[T any](s *Server, w responseWriter, endpoint string, q url.Values, itemsOn func(time.Time) []T, resultJSON func(T) any) int {
+	days, limit, cur, status := s.parseUsageQuery(w, endpoint, q)
 	if status != 0 {
 		return status
 	}
@@ -376,11 +387,10 @@ func (s *Server) handleCosts(w responseWriter, q url.Values) int {
 	n := 0
 	b, off := cur.Bucket, cur.Offset
 	for ; b < len(days) && len(out.Data) < limit && n < perPage; b++ {
-		items := s.costsOn(days[b])
+		items := itemsOn(days[b])
 		bucket := bucketBody{Object: "bucket", StartTime: days[b].Unix(), EndTime: days[b].AddDate(0, 0, 1).Unix(), Results: []any{}}
 		for ; off < len(items) && n < perPage; off++ {
-			it := items[off]
-			bucket.Results = append(bucket.Results, costResultJSON(it))
+			bucket.Results = append(bucket.Results, resultJSON(items[off]))
 			n++
 		}
 		out.Data = append(out.Data, bucket)
@@ -390,38 +400,7 @@ func (s *Server) handleCosts(w responseWriter, q url.Values) int {
 		off = 0
 	}
 	s.mu.Unlock()
-	s.finishPage(&out, EndpointCosts, q, b, off, len(days))
-	return writeJSON(w, 200, out)
-}
-
-func (s *Server) handleCompletionsUsage(w responseWriter, q url.Values) int {
-	days, limit, cur, status := s.parseUsageQuery(w, EndpointUsageCompletions, q)
-	if status != 0 {
-		return status
-	}
-	s.mu.Lock()
-	perPage := s.us.resultsPerPage
-	if perPage <= 0 {
-		perPage = DefaultResultsPerPage
-	}
-	out := usageBody{Object: "page", Data: []bucketBody{}}
-	n := 0
-	b, off := cur.Bucket, cur.Offset
-	for ; b < len(days) && len(out.Data) < limit && n < perPage; b++ {
-		items := s.usageOn(days[b])
-		bucket := bucketBody{Object: "bucket", StartTime: days[b].Unix(), EndTime: days[b].AddDate(0, 0, 1).Unix(), Results: []any{}}
-		for ; off < len(items) && n < perPage; off++ {
-			bucket.Results = append(bucket.Results, usageResultJSON(items[off]))
-			n++
-		}
-		out.Data = append(out.Data, bucket)
-		if off < len(items) {
-			break
-		}
-		off = 0
-	}
-	s.mu.Unlock()
-	s.finishPage(&out, EndpointUsageCompletions, q, b, off, len(days))
+	s.finishPage(&out, endpoint, q, b, off, len(days))
 	return writeJSON(w, 200, out)
 }
 

@@ -744,14 +744,17 @@ type projectBody struct {
 	Residency string `json:"residency,omitempty"`
 }
 
-// listBody is the spec's ProjectListResponse.
-type listBody struct {
-	Object  string        `json:"object"`
-	Data    []projectBody `json:"data"`
-	FirstID *string       `json:"first_id"`
-	LastID  *string       `json:"last_id"`
-	HasMore bool          `json:"has_more"`
+// listOf is the shape of the spec's cursor-paged list responses.
+type listOf[T any] struct {
+	Object  string  `json:"object"`
+	Data    []T     `json:"data"`
+	FirstID *string `json:"first_id"`
+	LastID  *string `json:"last_id"`
+	HasMore bool    `json:"has_more"`
 }
+
+// listBody is the spec's ProjectListResponse.
+type listBody = listOf[projectBody]
 
 // errorBody is the spec's ErrorResponse.
 type errorBody struct {

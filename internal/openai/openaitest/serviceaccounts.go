@@ -362,13 +362,7 @@ type accountKeyBody struct {
 }
 
 // accountListBody is the spec's ProjectServiceAccountListResponse.
-type accountListBody struct {
-	Object  string        `json:"object"`
-	Data    []accountBody `json:"data"`
-	FirstID *string       `json:"first_id"`
-	LastID  *string       `json:"last_id"`
-	HasMore bool          `json:"has_more"`
-}
+type accountListBody = listOf[accountBody]
 
 // deletedBody is the spec's ProjectServiceAccountDeleteResponse.
 type deletedBody struct {
@@ -403,13 +397,7 @@ type ownerAccount struct {
 }
 
 // apiKeyListBody is the spec's ProjectApiKeyListResponse.
-type apiKeyListBody struct {
-	Object  string       `json:"object"`
-	Data    []apiKeyBody `json:"data"`
-	FirstID *string      `json:"first_id"`
-	LastID  *string      `json:"last_id"`
-	HasMore bool         `json:"has_more"`
-}
+type apiKeyListBody = listOf[apiKeyBody]
 
 func accountJSON(sa *ServiceAccount) accountBody {
 	return accountBody{Object: "organization.project.service_account", ID: sa.ID, Name: sa.Name, Role: sa.Role, CreatedAt: sa.CreatedAt.Unix()}
