@@ -120,7 +120,7 @@ func (b *bench) backfillRun(ctx context.Context, name string, n int, fake *opena
 	res := backfillResult{}
 	start := time.Now()
 	var run runJSON
-	if err := api.do(ctx, http.MethodPost, "/api/admin/openai/projects/backfill", `{}`, http.StatusAccepted, &run); err != nil {
+	if err := api.do(ctx, http.MethodPost, "/api/admin/openai/projects/backfill", `{"dry_run": false}`, http.StatusAccepted, &run); err != nil {
 		return res, err
 	}
 	b.logf("%s: run %d started for %d companies (concurrency %d)", name, run.ID, run.Total, run.Concurrency)

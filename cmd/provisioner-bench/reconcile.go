@@ -95,7 +95,7 @@ func (b *bench) reconcileScenario(ctx context.Context) error {
 		notes: []string{
 			fmt.Sprintf("%s linked companies, each with its own project on the fake OpenAI (%v an answer, %d requests/s, 429 with Retry-After: 1 beyond). `provisioner reconcile` runs as its own process with a policy that sets every key; %d requests were sent in %v, %d of them answered 429.",
 				groupThousands(n), backfillLatency, reconcileRateLimit, requests, took.Round(time.Millisecond), limited),
-			"Reconcile checks 10 projects at once (policy.Settings.ReconcileConcurrency); pacing below OpenAI's limit is the shared rate governor's job (issue 11), which this branch does not have yet: without it the rate is bounded by concurrency × latency.",
+			"Reconcile checks 10 projects at once (policy.Settings.ReconcileConcurrency); pacing below OpenAI's limit is the shared rate governor's job (issue 11), which the reconcile process goes through like every caller.",
 		},
 	})
 	return nil

@@ -153,7 +153,7 @@ func (b *bench) sharedBackfill(ctx context.Context, name string, api *apiClient,
 	reqBefore, limBefore := requestCount(fake), fake.RateLimited()
 	res.start = time.Now()
 	var run runJSON
-	if err := api.do(ctx, http.MethodPost, "/api/admin/openai/projects/backfill", `{}`, http.StatusAccepted, &run); err != nil {
+	if err := api.do(ctx, http.MethodPost, "/api/admin/openai/projects/backfill", `{"dry_run": false}`, http.StatusAccepted, &run); err != nil {
 		return res, err
 	}
 	// A signup whose own attempt is still waiting to be retried is
