@@ -55,7 +55,7 @@ func (b *bench) sharedScenario(ctx context.Context) error {
 	}
 	defer closeDB()
 	token := rand.Text() + rand.Text()
-	env := []string{fmt.Sprintf("BACKFILL_CONCURRENCY=%d", sharedConcurrency), "ADMIN_API_TOKEN=" + token}
+	env := []string{fmt.Sprintf("BACKFILL_CONCURRENCY=%d", sharedConcurrency), "ADMIN_API_TOKEN=" + token, projectsOnly[0], projectsOnly[1]}
 	var servers []*server
 	for range 2 {
 		srv, err := b.startServer(ctx, dbURL, fake, env...)

@@ -260,12 +260,21 @@ func (s *State) Refused(now time.Time, p Params) bool {
 	// so the share holds while the rate is still ramping up). When both
 	// tell, the lower: a limiter with fixed windows lets more through in
 	// some one-second spans than its limit.
+	//
+	// Once a limit is known, a lone refusal is weak evidence: a limiter
+	// with fixed windows refuses a bunch of calls that straddles its
+	// windows even at a rate it accepts, and the second before may have
+	// held fewer accepted calls for reasons of our own (a cut, callers
+	// between batches). Then only the rate is cut, and the learnt limit
+	// falls by at most Backoff; a limit that really fell shows as several
+	// refusals and is followed at once.
 	accepted, refused := s.AcceptedRate(now), s.refusedRate(now)
+	strong := refused >= 3
 	est := 0.0
-	if accepted >= 0.5*s.Rate {
+	if accepted >= 0.5*s.Rate && (s.Limit == 0 || strong) {
 		est = accepted
 	}
-	if refused >= 3 {
+	if strong {
 		if share := s.Rate * accepted / (accepted + refused); est == 0 || share < est {
 			est = share
 		}
@@ -274,7 +283,11 @@ func (s *State) Refused(now time.Time, p Params) bool {
 	if est > 0 {
 		next = max(min(next, est*(1-p.Backoff/2)), s.Rate*(1-p.MaxCut))
 	}
-	s.Limit = max(est, next)
+	limit := max(est, next)
+	if !strong {
+		limit = max(limit, s.Limit*(1-p.Backoff))
+	}
+	s.Limit = limit
 	s.Rate, s.CutAt = next, now
 	s.clamp(p)
 	return true

@@ -174,6 +174,33 @@ func TestState_Refused(t *testing.T) {
 			t.Errorf("rate %.1f, limit %.1f; want 95 and 95", s.Rate, s.Limit)
 		}
 	})
+	t.Run("KnownLimitFallsGently", func(t *testing.T) {
+		t.Parallel()
+		// At the learnt limit, one refusal in a second in which OpenAI
+		// accepted only 80 (calls bunched across a fixed window) cuts the
+		// rate gently and takes at most 5 % off the limit.
+		s := State{Rate: 100, Limit: 102}
+		s.Accepted(t0, 80)
+		s.Refused(t0.Add(100*time.Millisecond), p)
+		if s.Rate != 95 {
+			t.Errorf("rate = %.2f, want 95", s.Rate)
+		}
+		if want := 102 * 0.95; math.Abs(s.Limit-want) > 0.01 {
+			t.Errorf("learned limit = %.2f, want %.2f (5 %% off the 102 learnt)", s.Limit, want)
+		}
+		// A limit that really fell shows as refusals second after second:
+		// the limit follows it down within a few seconds, not 5 % a cut.
+		for ms := 2000; ms < 6000; ms += 100 {
+			at := t0.Add(time.Duration(ms) * time.Millisecond)
+			s.Accepted(at, 6)
+			if ms%200 == 0 {
+				s.Refused(at, p)
+			}
+		}
+		if s.Limit > 66 {
+			t.Errorf("learned limit = %.1f after four seconds of 60 accepted and 5 refused, want it down to about 60", s.Limit)
+		}
+	})
 	t.Run("Floor", func(t *testing.T) {
 		t.Parallel()
 		s := State{Rate: 1.02}

@@ -24,6 +24,8 @@ import (
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/keystore"
 	"github.com/provisioner/provisioner/internal/openai"
+	"github.com/provisioner/provisioner/internal/openai/openaitest"
+	"github.com/provisioner/provisioner/internal/provision"
 	"github.com/provisioner/provisioner/internal/web"
 )
 
@@ -477,3 +479,38 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func itoa(n int64) string { return jsonNumber(n) }
 
 func jsonNumber(n int64) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestAPIV1_CompaniesBudgetNotPerAddress: companies registered through the
+// API count against the project-creation budget (over it they are created
+// and wait, as signups do) but not against the per-address signup limit:
+// the host app is one address, and its token has a rate limit of its own.
+func TestAPIV1_CompaniesBudgetNotPerAddress(t *testing.T) {
+	t.Parallel()
+	app := newTestApp(t, appOptions{keys: true, signupRate: 1,
+		settings: gateSettings(func(s *provision.Settings) { s.SignupBudget = 2 })})
+	c := newAPIClient(t, app)
+	w := c.token(apitoken.ScopeCompaniesWrite, apitoken.ScopeCompaniesRead)
+	for i, name := range []string{"Budget Api One", "Budget Api Two", "Budget Api Three"} {
+		status, _, data := c.do("POST", "/companies", w, validCompany(name))
+		if status != 201 {
+			t.Fatalf("company %d: %d %s (the per-address signup limit of 1 must not apply)", i+1, status, data)
+		}
+	}
+	for _, name := range []string{"Budget Api One", "Budget Api Two"} {
+		if co, _ := app.company(name); co.ProjectID == nil {
+			t.Errorf("%s: no project, want one (within the budget of 2)", name)
+		}
+	}
+	co, _ := app.company("Budget Api Three")
+	if co.Status != "waiting" || co.ProjectID != nil {
+		t.Errorf("third company: status %q, project %v; want waiting without a project (over the budget)", co.Status, co.ProjectID)
+	}
+	if n := app.fake.Count(openaitest.EndpointCreate); n != 2 {
+		t.Errorf("%d projects created on OpenAI, want 2", n)
+	}
+	// The form, from the same address, is still held to its own limit.
+	app.signup(validSignup("Budget Form One"))
+	if resp, _ := app.signup(validSignup("Budget Form Two")); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("second form signup from one address: %d, want 429", resp.StatusCode)
+	}
+}

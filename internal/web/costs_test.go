@@ -350,3 +350,43 @@ func TestCosts_SyncStatusAndErrors(t *testing.T) {
 		t.Error("the company list does not say the last sync failed")
 	}
 }
+
+// TestCosts_SyncNowButton: an admin's "Sync now" queues one sync (the job's
+// insert itself is internal/cost's test) and says so; support staff and a
+// form without its CSRF token are refused and queue nothing.
+func TestCosts_SyncNowButton(t *testing.T) {
+	t.Parallel()
+	a, _ := newCostApp(t, 1, "0")
+	var queued []cost.SyncArgs
+	a.costs.SetEnqueue(func(_ context.Context, args cost.SyncArgs) error {
+		queued = append(queued, args)
+		return nil
+	})
+
+	support := a.newClient()
+	support.loginAs(auth.RoleSupport)
+	token, _ := support.csrf("/admin/costs")
+	if resp, _ := support.post("/admin/costs/sync", url.Values{"csrf": {token}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("support's Sync now: %d, want 403", resp.StatusCode)
+	}
+
+	a.loginAs(auth.RoleAdmin)
+	if resp, _ := a.post("/admin/costs/sync", url.Values{}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("Sync now without its CSRF token: %d, want 403", resp.StatusCode)
+	}
+	if len(queued) != 0 {
+		t.Fatalf("%d syncs queued by refused requests, want 0", len(queued))
+	}
+	token, _ = a.csrf("/admin/costs")
+	resp, _ := a.post("/admin/costs/sync", url.Values{"csrf": {token}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/admin/costs" {
+		t.Fatalf("admin's Sync now: %d to %q, want 303 to /admin/costs", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if len(queued) != 1 || queued[0].Trigger != cost.TriggerDashboard {
+		t.Errorf("queued %+v, want one sync triggered from the dashboard", queued)
+	}
+	_, doc := a.get("/admin/costs")
+	if msg := doc.Find(`[role="status"], .flash, [data-testid="flash"]`).Text(); !strings.Contains(msg, "Sync queued") {
+		t.Errorf("after Sync now the page says %q, want the queued notice", strings.TrimSpace(msg))
+	}
+}

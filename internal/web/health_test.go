@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 )
+
+var serverTimingRE = regexp.MustCompile(`^app;dur=\d+\.\d{3}$`)
 
 func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
@@ -26,6 +29,10 @@ func TestHealthAndReadiness(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET %s = %d, want 200", path, resp.StatusCode)
+		}
+		// Every answer says how long the server took (make bench reads it).
+		if st := resp.Header.Get("Server-Timing"); !serverTimingRE.MatchString(st) {
+			t.Errorf("GET %s: Server-Timing = %q, want app;dur=<ms>", path, st)
 		}
 	}
 	// A pending migration makes the app unready, with a JSON reason.
