@@ -107,6 +107,10 @@ func (b *bench) startServer(ctx context.Context, dbURL string, fake *openaitest.
 		// The bench measures throughput; the signup budget would hold
 		// its projects back on purpose.
 		"PROJECT_CREATE_BUDGET=0",
+		// The fake has no project limit, and the scenarios create more
+		// than OpenAI's default of 2,000: at that limit the capacity gate
+		// would rightly hold the last companies until a recount.
+		"OPENAI_PROJECT_LIMIT=1000000",
 	)
 	cmd.Env = append(cmd.Env, extra...)
 	stdout, err := cmd.StdoutPipe()
