@@ -341,15 +341,26 @@ func TestCrash(t *testing.T) {
 			}
 		}()
 	}
-	// Kill mid-way, while other signups are in flight, then restart.
+	// Kill mid-way, at a moment when a create has reached OpenAI but its
+	// project is not stored yet (on a loaded machine the signups can leave
+	// gaps with nothing in flight), then restart.
 	<-halfway
+	pool := openPool(t, dbURL)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		var stored int
+		if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM companies WHERE openai_project_id IS NOT NULL`).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		if fake.Count(openaitest.EndpointCreate) > stored {
+			break
+		}
+	}
 	p.kill()
 	restarted := start(t, env, "serve")
 	mu.Lock()
 	current = restarted.url
 	mu.Unlock()
 	acked.Wait()
-	pool := openPool(t, dbURL)
 	waitAllProvisioned(t, pool, 90*time.Second)
 	checkExactlyOnce(t, pool, fake, total)
 	// The kill cut creates in flight: OpenAI made those projects but the
