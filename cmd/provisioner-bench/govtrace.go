@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// govTrace samples the shared governor row once a second while a scenario
+// govTrace samples the shared governor row (every second, say) while a scenario
 // runs, so a report can say what rate the governor allowed, not only what
 // the fake accepted.
 type govTrace struct {
@@ -20,12 +20,12 @@ type govTrace struct {
 	done    chan struct{}
 }
 
-func traceGovernor(ctx context.Context, pool *pgxpool.Pool) *govTrace {
+func traceGovernor(ctx context.Context, pool *pgxpool.Pool, every time.Duration) *govTrace {
 	ctx, cancel := context.WithCancel(ctx)
 	t := &govTrace{stop: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(t.done)
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {

@@ -162,7 +162,7 @@ func (b *bench) keysBackfill(ctx context.Context, api *apiClient, pool *pgxpool.
 		Enqueued int `json:"enqueued"`
 	}
 	reqs0, lim0, acc0 := len(fake.Requests()), fake.RateLimited(), len(fake.Accepted())
-	trace := traceGovernor(ctx, pool)
+	trace := traceGovernor(ctx, pool, time.Second)
 	start := time.Now()
 	if err := api.do(ctx, http.MethodPost, "/api/admin/keys/backfill", `{"dry_run": false}`, http.StatusAccepted, &enq); err != nil {
 		return keysRun{}, err

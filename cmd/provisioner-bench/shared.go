@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"strings"
 	"time"
 
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
@@ -22,8 +23,11 @@ const (
 	sharedSignupRate = 5 // signups a second, alternating between the servers
 	// sharedWarmup is the first run's size: it meets the fake's limit for
 	// the first time (no governor state yet) and leaves what it learnt in
-	// the database, as any earlier day of the app would.
-	sharedWarmup = 300
+	// the database, as any earlier day of the app would. Against the
+	// fake's fixed windows the first estimate of the limit is too high
+	// (a sliding second spans two windows); 800 companies give the
+	// governor the 8 s or so it needs to settle.
+	sharedWarmup = 800
 	// sharedConcurrency is BACKFILL_CONCURRENCY here: twice scenario 3's,
 	// so that on this shared 2-core machine, where each company's own
 	// database work slows down with two servers and the signups beside
@@ -87,7 +91,9 @@ func (b *bench) sharedScenario(ctx context.Context) error {
 	if _, err := pool.Exec(ctx, "VACUUM (ANALYZE) companies"); err != nil {
 		return err
 	}
+	trace := traceGovernor(ctx, pool, 250*time.Millisecond)
 	run, err := b.sharedBackfill(ctx, "shared", api, fake, stream, n)
+	b.logf("shared: governor rate/limit every 250 ms: %s", trace)
 	if err != nil {
 		return err
 	}
@@ -191,6 +197,7 @@ func (b *bench) sharedBackfill(ctx context.Context, name string, api *apiClient,
 	}
 	res.maxPerSec = slidingMax(accepted)
 	res.timeline = compactTimeline(perSecond(accepted, res.start, res.end))
+	b.logRefusals(name, res.start, accepted, fake.Refused(), fake.Requests())
 	lat := stream.between(res.start, res.end)
 	res.signups = len(lat)
 	res.signupP95 = percentile(lat, .95)
@@ -317,4 +324,39 @@ func (s *signupStream) between(from, to time.Time) []time.Duration {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// logRefusals logs when the run's first refusals came and how the accepted
+// calls were spread in the second before the first one, in 100 ms bins:
+// what a fixed-window limiter saw that a count per second hides.
+func (b *bench) logRefusals(name string, start time.Time, accepted, refused []time.Time, reqs []openaitest.Request) {
+	var first []string
+	var at0 time.Time
+	for _, at := range refused {
+		if at.Before(start) {
+			continue
+		}
+		if at0.IsZero() {
+			at0 = at
+		}
+		if len(first) < 12 {
+			first = append(first, fmt.Sprintf("%.3fs", at.Sub(start).Seconds()))
+		}
+	}
+	if at0.IsZero() {
+		return
+	}
+	bins := make([]int, 10)
+	for _, at := range accepted {
+		if d := at0.Sub(at); d >= 0 && d < time.Second {
+			bins[9-int(d/(100*time.Millisecond))]++
+		}
+	}
+	byEndpoint := map[string]int{}
+	for _, r := range reqs {
+		if d := at0.Sub(r.At); d >= 0 && d < time.Second {
+			byEndpoint[r.Endpoint+" "+r.Header.Get("User-Agent")[:min(len(r.Header.Get("User-Agent")), 0)]]++
+		}
+	}
+	b.logf("%s: first refusals at %s after the start; accepted in the second before the first, by 100 ms: %v; requests by endpoint: %v", name, strings.Join(first, ", "), bins, byEndpoint)
 }

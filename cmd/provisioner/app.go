@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -56,6 +57,10 @@ type app struct {
 	riverOpts provision.ClientOptions
 	working   bool
 	costs     *cost.Service // costs.go
+	// stopping is closed when a graceful stop begins (stopJobs), for the
+	// jobs that would otherwise not hear of it until they are cancelled.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -140,6 +145,8 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		Logger:          logger,
 		CapacityRefresh: cfg.OpenAICapacityRefresh,
 	}
+	stopping := make(chan struct{})
+	riverOpts.Backfill.Stopping = stopping
 	keySvc, err := newKeyService(cfg, pool, client, logger)
 	if err != nil {
 		d.close()
@@ -212,6 +219,7 @@ func setup(ctx context.Context, getenv func(string) string, stderr io.Writer, wo
 		riverOpts: riverOpts,
 		working:   work,
 		costs:     costs,
+		stopping:  stopping,
 	}, nil
 }
 
@@ -238,6 +246,7 @@ func (a *app) stopJobs(ctx context.Context) {
 	if !a.working {
 		return
 	}
+	a.stoppingOnce.Do(func() { close(a.stopping) })
 	if err := a.river.Stop(ctx); err != nil {
 		a.logger.Warn("jobs did not finish in time; cancelling them", slog.Any("error", err))
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

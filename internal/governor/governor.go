@@ -20,12 +20,16 @@
 //   - The rate adapts (see State): it grows while callers it holds back
 //     keep the schedule full, is cut gently on a 429 (by 5 %, or to just
 //     under what OpenAI accepted in the last second, never by more than
-//     40 %, once per burst), follows an x-ratelimit-limit-requests header
-//     and never exceeds Params.MaxRate. A refusal never holds the other
+//     40 %, once per burst), holds at 98 % of the limit it learnt, probes
+//     above it only after 5 s without a refusal, resumes after idle time
+//     at those 98 % (not where a probe had reached), follows an
+//     x-ratelimit-limit-requests header and never exceeds Params.MaxRate. A refusal never holds the other
 //     callers back for its Retry-After: only the refused call waits (its
 //     caller decides when to try again).
 //   - A slot this process could only hand out more than 20 ms late is
-//     dropped, not spent in a burst with the next ones.
+//     dropped, not spent in a burst with the next ones. Reservations go to
+//     the store beside the loop that hands out the slots, so a slow round
+//     trip to the database delays no slot already in hand.
 //   - The state outlives the processes, so a restart begins at the rate
 //     that last worked. If the store cannot be reached, the process goes on
 //     alone at the last rate it knew, and says so in its log.
@@ -98,8 +102,15 @@ type Governor struct {
 	// unused counts the slots dropped since the last reservation (nobody
 	// waited, or this process was too busy to hand them out in time): the
 	// rate was not what held this process's calls back.
-	unused   int
-	status   Status
+	unused int
+	// reserving is true while a reservation is out to the store: it runs
+	// beside the loop, which goes on handing out the slots in hand, so
+	// that a slow round trip to the database does not hold them back and
+	// release them in a burst. retryAt is when a reservation that got
+	// nothing may be tried again.
+	reserving bool
+	retryAt   time.Time
+	status    Status
 	local    State     // the last state seen, for going on alone
 	warnedAt time.Time // last "store unreachable" warning
 }
@@ -320,8 +331,9 @@ const slotSlack = 20 * time.Millisecond
 
 // loop hands out slots, reserving more as callers wait.
 func (g *Governor) loop() {
+	var reservations sync.WaitGroup
 	defer close(g.done)
-	var retryAt time.Time // when a reservation that got nothing may be tried again
+	defer reservations.Wait()
 	for {
 		g.mu.Lock()
 		now := g.clock.Now()
@@ -344,25 +356,38 @@ func (g *Governor) loop() {
 		waiting, have := g.waiting(), len(g.slots)
 		// Reserve ahead while callers outnumber the slots in hand, before
 		// the last one is due, so the schedule has no gap.
-		reserve := waiting > have && !now.Before(retryAt) &&
+		reserve := waiting > have && !g.reserving && !now.Before(g.retryAt) &&
 			(have == 0 || g.slots[have-1].Before(now.Add(g.p.Horizon/2)))
-		next := retryAt
-		if have > 0 {
+		if reserve {
+			g.reserving = true
+			want := waiting - have
+			reservations.Go(func() {
+				again := g.reserve(want)
+				g.mu.Lock()
+				g.reserving = false
+				if !again.IsZero() {
+					g.retryAt = again
+				}
+				g.mu.Unlock()
+				g.poke()
+			})
+		}
+		var next time.Time
+		switch {
+		case have > 0:
 			next = g.slots[0]
 			if !g.slots[0].After(now) { // a kept slot: wait until it expires
 				next = g.slots[0].Add(slotSlack)
 			}
+		case waiting > 0 && !g.reserving:
+			next = g.retryAt
 		}
 		g.mu.Unlock()
 
-		if reserve {
-			if again := g.reserve(waiting - have); !again.IsZero() {
-				retryAt = again
-			}
-			continue
-		}
+		// Without a slot in hand, a reservation out wakes the loop when it
+		// is back (poke).
 		var timer <-chan time.Time
-		if waiting > 0 || have > 0 {
+		if !next.IsZero() {
 			timer = g.clock.After(max(next.Sub(now), 0))
 		}
 		select {

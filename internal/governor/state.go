@@ -36,12 +36,21 @@ type Params struct {
 	// limit after a cut (default 0.2).
 	Recover float64
 	// RecoverTo is the share of the learned limit the rate recovers to
-	// quickly (default 0.95); above it the rate only probes.
+	// quickly (default 0.98), and holds; above it the rate only probes.
+	// The 2 % below the limit absorb most of the calls that bunch on their
+	// way (a 20 ms bunch at 100 calls/s), which a limiter with fixed
+	// windows would otherwise refuse.
 	RecoverTo float64
 	// Probe is the growth per second from RecoverTo × the limit on
 	// (default 0.01): slow enough that overshooting the limit costs a
 	// handful of refusals, fast enough to find a limit that was raised.
 	Probe float64
+	// ProbeAfter is how long the rate holds at RecoverTo × the limit
+	// after a cut, or after the schedule was idle, before it probes above
+	// (default 5 s). A probe finds the limit by being refused: made on
+	// every resumption, it would cost refusals each time a backfill
+	// starts; held, it costs them once per calm spell.
+	ProbeAfter time.Duration
 	// Headroom is the share of an x-ratelimit limit the rate may reach
 	// (default 0.98).
 	Headroom float64
@@ -62,7 +71,7 @@ func (p Params) withDefaults() Params {
 	def(&p.MaxCut, 0.4)
 	def(&p.SlowStart, 0.3)
 	def(&p.Recover, 0.2)
-	def(&p.RecoverTo, 0.95)
+	def(&p.RecoverTo, 0.98)
 	def(&p.Probe, 0.01)
 	def(&p.Headroom, 0.98)
 	if p.Horizon <= 0 {
@@ -70,6 +79,9 @@ func (p Params) withDefaults() Params {
 	}
 	if p.CutWindow <= 0 {
 		p.CutWindow = time.Second
+	}
+	if p.ProbeAfter <= 0 {
+		p.ProbeAfter = 5 * time.Second
 	}
 	if p.MaxRate > 0 {
 		p.StartRate = min(p.StartRate, p.MaxRate)
@@ -87,7 +99,10 @@ func (p Params) withDefaults() Params {
 //
 //   - grows while the schedule is full (callers keep it busy): quickly
 //     while no limit is known (SlowStart) and after a cut (Recover, up to
-//     RecoverTo × Limit), slowly above that (Probe);
+//     RecoverTo × Limit), slowly above that (Probe), and only after
+//     ProbeAfter of calm (ProbeFrom);
+//   - falls back to RecoverTo × Limit from a probe as soon as callers
+//     leave the schedule not full, and resumes from there;
 //   - is cut on a refusal (429) by Backoff, or down to just under the rate
 //     OpenAI was seen to accept over the last second when that is lower,
 //     never by more than MaxCut, and at most once per CutWindow;
@@ -104,6 +119,8 @@ type State struct {
 	NextSlot    time.Time
 	GrownAt     time.Time
 	CutAt       time.Time
+	// ProbeFrom is when the rate may next probe above RecoverTo × Limit.
+	ProbeFrom time.Time
 	// BucketAt starts the current second of answers: BucketOK counts the
 	// calls OpenAI accepted, BucketRefused those it refused; PrevOK and
 	// PrevRefused are the second before.
@@ -149,6 +166,14 @@ func (s *State) Reserve(now time.Time, want int, saturated bool, p Params) (star
 	p = p.withDefaults()
 	// A schedule that reaches now has been kept busy.
 	full := !s.NextSlot.Before(now)
+	if !full && s.Limit > 0 && s.Rate > p.RecoverTo*s.Limit {
+		// Callers want less than the rate (or nobody called for a while):
+		// a probe above the learnt limit is over. Demand that comes back
+		// resumes where calls are known to be accepted, not where the
+		// probe had reached, and probes again after ProbeAfter.
+		s.Rate = p.RecoverTo * s.Limit
+		s.ProbeFrom = later(s.ProbeFrom, now.Add(p.ProbeAfter))
+	}
 	switch {
 	case full && saturated:
 		s.grow(now, p)
@@ -188,6 +213,8 @@ func (s *State) grow(now time.Time, p Params) {
 		s.Rate *= 1 + p.SlowStart*dt
 	case s.Rate < target:
 		s.Rate = min(target, s.Rate*(1+p.Recover*dt))
+	case now.Before(s.ProbeFrom):
+		// Hold: at RecoverTo × Limit until a calm spell has passed.
 	default:
 		if s.Rate >= s.Limit {
 			// Accepted at the limit learnt, with callers wanting more:
@@ -202,6 +229,17 @@ func (s *State) grow(now time.Time, p Params) {
 
 // probeAbove is how far above the learnt limit the rate may probe.
 const probeAbove = 1.02
+
+// loneRefusal is how far under the refused rate a lone refusal puts a
+// known limit.
+const loneRefusal = 0.01
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 // roll moves the accepted-calls buckets on to now.
 func (s *State) roll(now time.Time) {
@@ -265,9 +303,10 @@ func (s *State) Refused(now time.Time, p Params) bool {
 	// with fixed windows refuses a bunch of calls that straddles its
 	// windows even at a rate it accepts, and the second before may have
 	// held fewer accepted calls for reasons of our own (a cut, callers
-	// between batches). Then only the rate is cut, and the learnt limit
-	// falls by at most Backoff; a limit that really fell shows as several
-	// refusals and is followed at once.
+	// between batches). Then the rate is cut gently and the learnt limit
+	// goes to just under the rate that was refused (a probe that went a
+	// little too far), never more than Backoff below what it was; a limit
+	// that really fell shows as several refusals and is followed at once.
 	accepted, refused := s.AcceptedRate(now), s.refusedRate(now)
 	strong := refused >= 3
 	est := 0.0
@@ -284,11 +323,12 @@ func (s *State) Refused(now time.Time, p Params) bool {
 		next = max(min(next, est*(1-p.Backoff/2)), s.Rate*(1-p.MaxCut))
 	}
 	limit := max(est, next)
-	if !strong {
-		limit = max(limit, s.Limit*(1-p.Backoff))
+	if !strong && s.Limit > 0 {
+		limit = max(min(s.Limit, s.Rate)*(1-loneRefusal), s.Limit*(1-p.Backoff))
 	}
 	s.Limit = limit
 	s.Rate, s.CutAt = next, now
+	s.ProbeFrom = now.Add(p.ProbeAfter)
 	s.clamp(p)
 	return true
 }

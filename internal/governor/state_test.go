@@ -2,6 +2,8 @@ package governor
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -178,15 +180,28 @@ func TestState_Refused(t *testing.T) {
 		t.Parallel()
 		// At the learnt limit, one refusal in a second in which OpenAI
 		// accepted only 80 (calls bunched across a fixed window) cuts the
-		// rate gently and takes at most 5 % off the limit.
+		// rate gently and puts the limit just under the rate refused,
+		// not under the 80 accepted.
 		s := State{Rate: 100, Limit: 102}
 		s.Accepted(t0, 80)
 		s.Refused(t0.Add(100*time.Millisecond), p)
 		if s.Rate != 95 {
 			t.Errorf("rate = %.2f, want 95", s.Rate)
 		}
-		if want := 102 * 0.95; math.Abs(s.Limit-want) > 0.01 {
-			t.Errorf("learned limit = %.2f, want %.2f (5 %% off the 102 learnt)", s.Limit, want)
+		if want := 99.0; math.Abs(s.Limit-want) > 0.01 {
+			t.Errorf("learned limit = %.2f, want %.2f (1 %% under the 100 refused)", s.Limit, want)
+		}
+		// A probe refused far above the limit (a cold process's rate)
+		// takes at most 5 % off the limit.
+		s = State{Rate: 300, Limit: 100}
+		s.Refused(t0.Add(100*time.Millisecond), p)
+		if want := 100.0; math.Abs(s.Limit-want*0.99) > 0.01 {
+			t.Errorf("learned limit = %.2f after a refusal at 300/s, want %.2f", s.Limit, want*0.99)
+		}
+		s = State{Rate: 50, Limit: 100}
+		s.Refused(t0.Add(100*time.Millisecond), p)
+		if want := 95.0; math.Abs(s.Limit-want) > 0.01 {
+			t.Errorf("learned limit = %.2f after a lone refusal at 50/s, want %.2f (5 %% off)", s.Limit, want)
 		}
 		// A limit that really fell shows as refusals second after second:
 		// the limit follows it down within a few seconds, not 5 % a cut.
@@ -214,7 +229,7 @@ func TestState_Refused(t *testing.T) {
 func TestState_Recovery(t *testing.T) {
 	t.Parallel()
 	p := Params{}
-	s := State{Rate: 100}
+	s := State{Rate: 100, NextSlot: t0.Add(500 * time.Millisecond)} // a busy schedule
 	s.Accepted(t0, 80)
 	s.Refused(t0.Add(500*time.Millisecond), p) // limit 80ish → rate 78
 	cut, limit := s.Rate, s.Limit
@@ -223,12 +238,19 @@ func TestState_Recovery(t *testing.T) {
 	if s.Rate != cut {
 		t.Errorf("rate grew to %.1f within the cut window, want %.1f", s.Rate, cut)
 	}
-	// Back to 95 % of the limit quickly…
+	// Back to 98 % of the limit quickly…
 	now = busy(&s, p, now, 2*time.Second, 10*time.Millisecond)
-	if s.Rate < 0.949*limit {
-		t.Errorf("rate = %.1f 3 s after the cut, want back at 95 %% of the learned %.1f", s.Rate, limit)
+	if s.Rate < 0.979*limit {
+		t.Errorf("rate = %.1f 3 s after the cut, want back at 98 %% of the learned %.1f", s.Rate, limit)
+	}
+	// …held there until ProbeAfter (5 s) has passed since the cut…
+	held := s.Rate
+	now = busy(&s, p, now, 2*time.Second, 10*time.Millisecond)
+	if s.Rate != held || s.Limit != limit {
+		t.Errorf("rate %.2f, limit %.2f 5 s after the cut; want them held at %.2f and %.2f", s.Rate, s.Limit, held, limit)
 	}
 	// …then probing slowly: 1 % a second.
+	now = busy(&s, p, now, 500*time.Millisecond, 10*time.Millisecond)
 	before := s.Rate
 	busy(&s, p, now, 5*time.Second, 10*time.Millisecond)
 	if grown := s.Rate / before; grown < 1.04 || grown > 1.06 {
@@ -287,12 +309,17 @@ func TestState_Simulation(t *testing.T) {
 		warm      bool
 		minShare  float64
 		maxRefuse float64 // share of calls
+		// jitter delays each call by up to this much between its slot and
+		// the limiter, as HTTP clients, schedulers and the network do.
+		jitter time.Duration
 	}{
-		{"Cold100", 100, false, 0.95, 0.01},
-		{"Cold300", 300, false, 0.90, 0.01},
-		{"Cold20", 20, false, 0.93, 0.08}, // starts at 2.5 × the limit: a few seconds of refusals
-		{"Warm100", 100, true, 0.96, 0.01},
-		{"Warm500", 500, true, 0.96, 0.01},
+		{"Cold100", 100, false, 0.95, 0.01, 0},
+		{"Cold300", 300, false, 0.90, 0.01, 0},
+		{"Cold20", 20, false, 0.93, 0.08, 0}, // starts at 2.5 × the limit: a few seconds of refusals
+		{"Warm100", 100, true, 0.96, 0.01, 0},
+		{"Warm500", 500, true, 0.96, 0.01, 0},
+		{"Warm100Jitter", 100, true, 0.95, 0.01, 25 * time.Millisecond},
+		{"Cold100Jitter", 100, false, 0.94, 0.01, 25 * time.Millisecond},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -302,7 +329,7 @@ func TestState_Simulation(t *testing.T) {
 			} else {
 				s = NewState(Params{})
 			}
-			res := simulate(s, tt.limit, 2, 60*time.Second, Params{})
+			res := simulate(s, tt.limit, 2, 60*time.Second, tt.jitter, Params{})
 			t.Logf("%d accepted (%.1f%% of N×60), %d refused, highest in any 1 s after learning %d (at all %d), final rate %.1f, limit %.1f",
 				res.accepted, 100*float64(res.accepted)/float64(tt.limit*60), res.refused, res.maxLearnt, res.maxSliding, res.rate, res.limit)
 			if min := int(tt.minShare * float64(tt.limit*60)); res.accepted < min {
@@ -330,7 +357,7 @@ type simResult struct {
 	rate, limit           float64
 }
 
-func simulate(s State, limit, procs int, d time.Duration, p Params) simResult {
+func simulate(s State, limit, procs int, d, jitter time.Duration, p Params) simResult {
 	const (
 		step    = time.Millisecond
 		latency = 100 * time.Millisecond
@@ -341,9 +368,11 @@ func simulate(s State, limit, procs int, d time.Duration, p Params) simResult {
 	}
 	type proc struct {
 		slots   []time.Time
+		sent    []time.Time // calls on their way to the limiter, by arrival
 		answers []answer
 		ok      int
 	}
+	rng := rand.New(rand.NewPCG(1, 2)) // the same jitter every run
 	ps := make([]*proc, procs)
 	for i := range ps {
 		ps[i] = &proc{}
@@ -375,9 +404,18 @@ func simulate(s State, limit, procs int, d time.Duration, p Params) simResult {
 					learntAt = now.Add(2 * time.Second)
 				}
 			}
-			// Calls out.
+			// Calls out, reaching the limiter up to jitter later.
 			for len(pr.slots) > 0 && !pr.slots[0].After(now) {
 				pr.slots = pr.slots[1:]
+				at := now
+				if jitter > 0 {
+					at = now.Add(time.Duration(rng.Int64N(int64(jitter))))
+				}
+				i, _ := slices.BinarySearchFunc(pr.sent, at, time.Time.Compare)
+				pr.sent = slices.Insert(pr.sent, i, at)
+			}
+			for len(pr.sent) > 0 && !pr.sent[0].After(now) {
+				pr.sent = pr.sent[1:]
 				if now.Sub(window) >= time.Second {
 					window, inWindow = now, 0
 				}
@@ -414,4 +452,38 @@ func simulate(s State, limit, procs int, d time.Duration, p Params) simResult {
 	}
 	res.rate, res.limit = s.Rate, s.Limit
 	return res
+}
+
+// TestState_ResumeAfterIdle: a schedule left idle, or not full, resumes
+// where calls are known to be accepted (RecoverTo × the limit), not at the
+// rate a probe had reached when the callers slowed down, and probes again
+// only after ProbeAfter.
+func TestState_ResumeAfterIdle(t *testing.T) {
+	t.Parallel()
+	p := Params{}
+	s := State{Rate: 101, Limit: 100, NextSlot: t0.Add(-3 * time.Second), GrownAt: t0.Add(-3 * time.Second)}
+	s.Reserve(t0, 10, true, p)
+	if s.Rate != 98 {
+		t.Fatalf("rate = %.2f on resuming, want 98 (98 %% of the learnt 100)", s.Rate)
+	}
+	now := busy(&s, p, t0, 4900*time.Millisecond, 10*time.Millisecond)
+	if s.Rate != 98 || s.Limit != 100 {
+		t.Errorf("rate %.2f, limit %.2f within 5 s of resuming; want 98 and 100 held", s.Rate, s.Limit)
+	}
+	busy(&s, p, now, 2*time.Second, 10*time.Millisecond)
+	if s.Rate <= 98 {
+		t.Errorf("rate = %.2f 7 s after resuming, want it probing above 98", s.Rate)
+	}
+	// A full schedule keeps the probe going; one that callers left with
+	// a gap (a trickle of signups under a probe's rate) ends it.
+	s = State{Rate: 101, Limit: 100, NextSlot: t0.Add(50 * time.Millisecond)}
+	s.Reserve(t0, 10, true, p)
+	if s.Rate < 101 {
+		t.Errorf("rate = %.2f with the schedule full, want the 101 kept", s.Rate)
+	}
+	s = State{Rate: 101, Limit: 100, NextSlot: t0.Add(-200 * time.Millisecond)}
+	s.Reserve(t0, 1, false, p)
+	if s.Rate != 98 {
+		t.Errorf("rate = %.2f after a 200 ms gap, want 98", s.Rate)
+	}
 }

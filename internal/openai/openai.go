@@ -71,7 +71,8 @@ type Options struct {
 	BaseURL string
 	// Timeout bounds each request. Default 30 s.
 	Timeout time.Duration
-	// HTTPClient carries the requests; http.DefaultClient's transport if nil.
+	// HTTPClient carries the requests; if nil, a client of its own whose
+	// transport keeps enough idle connections (see newTransport).
 	HTTPClient *http.Client
 	// Observe, if set, is called after every HTTP exchange with the endpoint
 	// name, the status code (0 when no answer came) and the time it took.
@@ -88,6 +89,22 @@ type Governor interface {
 	// ctx carries, and returns done, to be called with the answer's status
 	// (0 when none came) and headers.
 	Acquire(ctx context.Context) (done func(status int, h http.Header), err error)
+}
+
+// idleConnsPerHost is how many idle connections to OpenAI a client keeps.
+// The default transport keeps 2: with the dozens of calls a backfill has in
+// flight, every other answer would close its connection and the next call
+// dial (and, on the real API, shake hands over TLS) again. The redials
+// also bunched calls the governor had spaced: a call that waits for a new
+// connection goes out late, together with the ones after it.
+const idleConnsPerHost = 128
+
+// newTransport is http.DefaultTransport with idleConnsPerHost.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = max(t.MaxIdleConns, idleConnsPerHost)
+	t.MaxIdleConnsPerHost = idleConnsPerHost
+	return t
 }
 
 // Client implements Projects on the official SDK.
@@ -122,7 +139,7 @@ func New(opts Options) (*Client, error) {
 	}
 	httpClient := opts.HTTPClient
 	if httpClient == nil {
-		httpClient = &http.Client{}
+		httpClient = &http.Client{Transport: newTransport()}
 	}
 	// The service is built from explicit options only: sdk.NewClient would
 	// also read OPENAI_* variables from the environment behind our back.

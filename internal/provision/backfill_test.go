@@ -572,6 +572,59 @@ func TestBackfill_ResumesAfterStop(t *testing.T) {
 	}
 }
 
+// A graceful stop (River's soft Stop, which tells a running job nothing)
+// does not wait for the slice to end: the process closes
+// BackfillOptions.Stopping, the slice takes no new company and hands the
+// run back to River at once.
+func TestBackfill_GracefulStopEndsTheSlice(t *testing.T) {
+	t.Parallel()
+	stopping := make(chan struct{})
+	b := newBackfillBundle(t, bfOptions{concurrency: 2, backfill: BackfillOptions{Slice: 10 * time.Minute, Stopping: stopping}})
+	b.fake.SetLatency(20 * time.Millisecond)
+	b.addCompanies(t, "Co", 400, "pending") // about 4 s of work at 2 × 20 ms
+	run, _, err := b.bf.Start(context.Background(), bfAdmin, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := b.bf.Get(context.Background(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Done >= 10 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stopping)
+	// Without Stopping, the soft stop would wait for the rest of the run.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := b.rc.Stop(ctx); err != nil {
+		t.Fatalf("graceful stop: %v; want the slice to hand its run back at once", err)
+	}
+	mid, err := b.bf.Get(context.Background(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mid.Running() || mid.Done >= 400 || mid.Created+mid.Linked+mid.Failed+mid.Skipped != mid.Done {
+		t.Fatalf("after the stop: %+v; want a run still going, its outcomes adding up", mid)
+	}
+	var state string
+	var lease *time.Time
+	if err := b.pool.QueryRow(context.Background(),
+		`SELECT j.state::text, r.lease_until FROM river_job j JOIN backfill_runs r ON r.id = (j.args->>'run_id')::bigint WHERE j.kind = 'backfill_run'`,
+	).Scan(&state, &lease); err != nil {
+		t.Fatal(err)
+	}
+	if state != "available" || lease != nil {
+		t.Errorf("run's job %s with lease %v; want it available to the next process, the lease released", state, lease)
+	}
+}
+
 // A run worked in many slices by one process lists the projects once.
 func TestBackfill_ListsProjectsOncePerProcess(t *testing.T) {
 	t.Parallel()

@@ -44,11 +44,17 @@ type BackfillOptions struct {
 	// backfill command), leaving provisioning jobs to the servers.
 	Only bool
 	// Slice is how long one execution of a run takes on new companies
-	// before it hands the run back to River to go on (default 15 s, under
-	// SHUTDOWN_TIMEOUT's default). It bounds how long a graceful stop
-	// waits, since River tells a running job nothing of a stop until it
-	// cancels it, and keeps executions short of River's rescue of stuck jobs.
+	// before it hands the run back to River to go on (default 60 s). It
+	// bounds how long a run waits for River's rescue when its process dies
+	// (the execution's timeout is the slice and a bit), at the price of a
+	// pause of a second or so at each handoff: the slice drains its calls
+	// in flight and River picks the run up again.
 	Slice time.Duration
+	// Stopping, if set, is closed when the process begins a graceful stop.
+	// River tells a running job nothing of a soft stop until it cancels it,
+	// so a slice watches this to take no new company and hand its run back
+	// at once, rather than keep the stop waiting until the slice is over.
+	Stopping <-chan struct{}
 }
 
 // batchSize is how many companies a run reads at a time.
@@ -60,6 +66,7 @@ type BackfillWorker struct {
 	p           *Provisioner
 	itemTimeout time.Duration
 	slice       time.Duration
+	stopping    <-chan struct{}
 	logger      *slog.Logger
 
 	// index caches the organization's projects for the run this process
@@ -86,9 +93,9 @@ const indexMaxAge = 10 * time.Minute
 // of one company (a list and a create on OpenAI).
 func NewBackfillWorker(p *Provisioner, itemTimeout time.Duration, o BackfillOptions, logger *slog.Logger) *BackfillWorker {
 	if o.Slice <= 0 {
-		o.Slice = 15 * time.Second
+		o.Slice = 60 * time.Second
 	}
-	return &BackfillWorker{p: p, itemTimeout: itemTimeout, slice: o.Slice, logger: logger}
+	return &BackfillWorker{p: p, itemTimeout: itemTimeout, slice: o.Slice, stopping: o.Stopping, logger: logger}
 }
 
 // Timeout implements river.Worker: a slice, the companies still in flight

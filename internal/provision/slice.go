@@ -82,7 +82,7 @@ feed:
 			break
 		}
 		for _, c := range batch {
-			if gctx.Err() != nil || s.stopped.Load() || time.Now().After(s.deadline) {
+			if gctx.Err() != nil || s.stopped.Load() || s.over() {
 				s.putAside(time.Now())
 				break feed
 			}
@@ -179,7 +179,7 @@ func (s *runSlice) drainRetries(ctx context.Context, g *errgroup.Group) {
 		if waiting == 0 && inFlight == 0 {
 			return
 		}
-		if ctx.Err() != nil || s.stopped.Load() || time.Now().After(s.deadline) {
+		if ctx.Err() != nil || s.stopped.Load() || s.over() {
 			break
 		}
 		if !s.sleep(ctx, 20*time.Millisecond) {
@@ -195,6 +195,17 @@ func (s *runSlice) drainRetries(ctx context.Context, g *errgroup.Group) {
 		s.setAside = true
 	}
 	s.retries = nil
+}
+
+// over reports whether the slice should take no more companies: its time
+// is up, or its process is stopping.
+func (s *runSlice) over() bool {
+	select {
+	case <-s.w.stopping: // nil without BackfillOptions.Stopping: never
+		return true
+	default:
+		return time.Now().After(s.deadline)
+	}
 }
 
 // putAside notes a company left for a later slice, to be tried from at.
@@ -227,7 +238,7 @@ func (s *runSlice) one(ctx context.Context, c backfillCompany) error {
 	}
 	s.noteProblem(ctx, res.Err)
 	next := time.Now().Add(res.RetryAfter)
-	if next.After(s.deadline) || s.stopped.Load() {
+	if next.After(s.deadline) || s.stopped.Load() || s.over() {
 		s.putAside(next)
 		return nil
 	}

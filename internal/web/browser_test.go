@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/provisioner/provisioner/internal/audit"
+	"github.com/provisioner/provisioner/internal/cost"
 	"github.com/provisioner/provisioner/internal/demo"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
 	"github.com/provisioner/provisioner/internal/provision"
@@ -44,7 +47,7 @@ const maxScreenshotSize = 300 << 10
 var screenshots = []string{
 	"signup", "signup-errors", "signup-done", "login", "home", "companies", "company-detail", "audit",
 	"backfill-dry-run", "backfill-progress", "backfill-summary", "staff", "companies-phone", "signup-phone",
-	"home-phone", "audit-phone", "company-detail-phone",
+	"home-phone", "audit-phone", "company-detail-phone", "costs", "company-costs-phone",
 }
 
 // browserActionTimeout bounds one browser step.
@@ -508,7 +511,8 @@ func jsString(s string) string {
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	s := newBrowserSuite(t)
-	app := newTestApp(t, appOptions{work: true, jobsUI: true})
+	// Costs are synced from the fake by the Costs walk (default markup 10 %).
+	app := newTestApp(t, appOptions{work: true, jobsUI: true, costs: &cost.Settings{HistoryDays: 60, ResyncDays: 3, MarkupPercent: "10"}})
 	s.app = app
 	ctx := context.Background()
 	app.fake.SetLatency(20 * time.Millisecond)
@@ -978,6 +982,156 @@ func TestBrowser(t *testing.T) {
 		tb.mu.Unlock()
 	})
 
+	// Costs in a real browser: the chart's bars drawn (inline SVG under the
+	// page's CSP), its table view, the 30/90-day switch, the markup form
+	// with a bad value and a good one, the month's statement and its CSV,
+	// a bad month, the list sorted by cost and the home page's total.
+	t.Run("Costs", func(t *testing.T) {
+		// The demo's companies hold their projects since long before the
+		// synced history, as they would after months of use.
+		if _, err := app.pool.Exec(ctx, `UPDATE project_assignments SET valid_from = now() - interval '1 year'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := app.costs.Sync(ctx, cost.SyncOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		kessler, _ := app.company("Kessler Clinics")
+		tb := s.newTab(t, false)
+		tb.login(demo.AdminEmail)
+		if got := tb.open(fmt.Sprintf("/admin/companies/%d", kessler.ID)); got != 200 {
+			t.Fatalf("company page: status %d", got)
+		}
+		// Drawn, not merely present: the SVG has a size on the page and
+		// most days have a bar of some height.
+		type box struct {
+			W    float64 `json:"w"`
+			H    float64 `json:"h"`
+			Bars int     `json:"bars"`
+		}
+		chart := browserEval[box](tb, `(() => {
+			const svg = document.querySelector('[data-testid="cost-chart-svg"]');
+			if (!svg) return {w: 0, h: 0, bars: 0};
+			const r = svg.getBoundingClientRect();
+			const bars = [...svg.querySelectorAll('[data-testid="chart-bar"]')]
+				.filter(g => [...g.querySelectorAll("rect")].some(x => x.getBoundingClientRect().height > 0)).length;
+			return {w: r.width, h: r.height, bars};
+		})()`)
+		if chart.W < 300 || chart.H < 80 || chart.Bars < 20 {
+			t.Errorf("cost chart drawn %.0f × %.0f px with %d visible bars; want a chart at least 300 × 80 px with most of the 30 days", chart.W, chart.H, chart.Bars)
+		}
+		if got := tb.text(`[data-testid="cost-mtd"]`); !strings.HasPrefix(got, "$") || got == "$0.00" {
+			t.Errorf("month to date shows %q, want a dollar amount", got)
+		}
+		// The table view is closed at first and opens on its summary.
+		if browserEval[bool](tb, `document.querySelector('[data-testid="cost-chart-table"]').checkVisibility()`) {
+			t.Error("the chart's table is open before it is asked for")
+		}
+		tb.do(chromedp.Click(chromedp.CSS(`#cost-chart details summary`)))
+		if !browserEval[bool](tb, `document.querySelector('[data-testid="cost-chart-table"]').checkVisibility()`) {
+			t.Error("the chart's table did not open")
+		}
+		if n := tb.count(`[data-testid="cost-chart-table"] tbody tr`); n != 30 {
+			t.Errorf("the table view has %d days, want 30", n)
+		}
+		if got := tb.click(`[data-testid="costs-90"]`); got != 200 || !strings.Contains(tb.path(), "days=90") {
+			t.Errorf("90 days: status %d at %s", got, tb.path())
+		}
+		if n := tb.count(`[data-testid="cost-chart-table"] tbody tr`); n != 90 {
+			t.Errorf("the 90-day table has %d days, want 90", n)
+		}
+
+		// A bad markup re-renders the page with the value kept and the
+		// error beside the field; a good one is saved and audited.
+		audits := app.count(`SELECT count(*) FROM audit_log`)
+		tb.allow("/markup")
+		tb.fill("markup", "ten")
+		if got := tb.click("#markup-submit"); got != http.StatusUnprocessableEntity {
+			t.Errorf("bad markup: status %d, want 422", got)
+		}
+		if got := tb.attr("#markup", "value"); got != "ten" {
+			t.Errorf("the markup field kept %q, want the value typed", got)
+		}
+		if tb.text(`[data-testid="markup-error"]`) == "" || tb.attr("#markup", "aria-describedby") != "markup-help markup-error" {
+			t.Error("no error beside the markup field")
+		}
+		if n := app.count(`SELECT count(*) FROM audit_log`); n != audits {
+			t.Errorf("a refused markup wrote %d audit entries", n-audits)
+		}
+		tb.fill("markup", "12.5")
+		if got := tb.click("#markup-submit"); got != 200 {
+			t.Errorf("markup 12.5: status %d", got)
+		}
+		if got := tb.attr("#markup", "value"); got != "12.5" {
+			t.Errorf("after saving, the markup field shows %q, want 12.5", got)
+		}
+		if n := app.count(`SELECT count(*) FROM audit_log`); n != audits+1 {
+			t.Errorf("%d audit entries for the markup, want 1", n-audits)
+		}
+
+		// The month's statement, its CSV from the page's own button, and
+		// a month in the future.
+		if got := tb.open("/admin/costs"); got != 200 {
+			t.Fatalf("GET /admin/costs: status %d", got)
+		}
+		if n := tb.count(`[data-testid="statement-row"]`); n == 0 {
+			t.Error("the statement has no rows")
+		}
+		if !strings.Contains(tb.text("#statement"), "Kessler Clinics") {
+			t.Error("the statement does not name Kessler Clinics")
+		}
+		if tb.count(`[data-testid="sync-run"]`) == 0 {
+			t.Error("the costs page shows no sync")
+		}
+		type download struct {
+			Status int    `json:"status"`
+			Type   string `json:"type"`
+			Head   string `json:"head"`
+		}
+		csv := browserEval[download](tb, `(async () => {
+			const r = await fetch(document.querySelector("#statement-csv").href);
+			const text = await r.text();
+			return {status: r.status, type: r.headers.get("content-type") || "", head: text.split("
+")[0]};
+		})()`)
+		if csv.Status != 200 || !strings.HasPrefix(csv.Type, "text/csv") || !strings.Contains(csv.Head, "company") {
+			t.Errorf("the Download CSV button fetched %d %q starting %q", csv.Status, csv.Type, csv.Head)
+		}
+		tb.screenshot("costs")
+		next := time.Now().UTC().AddDate(0, 2, 0).Format("2006-01")
+		tb.allow("/admin/costs?month=")
+		if got := tb.open("/admin/costs?month=" + next); got != http.StatusBadRequest {
+			t.Errorf("a future month: status %d, want 400", got)
+		}
+		if got := tb.text(`[data-testid="month-error"]`); !strings.Contains(got, "future") {
+			t.Errorf("a future month says %q", got)
+		}
+		if got := tb.attr("#month", "value"); got != next {
+			t.Errorf("the month field kept %q, want %s", got, next)
+		}
+
+		// The list by month-to-date cost, highest first, from the home
+		// page's "Top spenders".
+		tb.open("/admin")
+		if got := tb.text(`[data-testid="org-total"]`); !strings.HasPrefix(got, "$") || got == "$0.00" {
+			t.Errorf("the home page's month total is %q", got)
+		}
+		if got := tb.click(`[data-testid="top-spenders"]`); got != 200 {
+			t.Fatalf("top spenders: status %d", got)
+		}
+		costs := browserEval[[]float64](tb, `[...document.querySelectorAll('[data-testid="company-mtd"]')].map(e => parseFloat(e.textContent.replace(/[^0-9.]/g, "")) || 0)`)
+		if len(costs) < 2 || !slices.IsSortedFunc(costs, func(a, b float64) int { return cmp.Compare(b, a) }) || costs[0] == 0 {
+			t.Errorf("top spenders show %v; want the month's costs, highest first", costs)
+		}
+
+		phone := s.newTab(t, true)
+		phone.login(demo.AdminEmail)
+		for _, path := range []string{"/admin/costs", fmt.Sprintf("/admin/companies/%d?days=90", kessler.ID)} {
+			phone.open(path)
+			phone.checkLayout(390)
+		}
+		phone.screenshot("company-costs-phone")
+	})
+
 	// Every staff and public page, at desktop and phone size: the status,
 	// no console error or CSP violation, and every button, link, control
 	// and table cell inside the visible width.
@@ -1012,6 +1166,8 @@ func TestBrowser(t *testing.T) {
 			{"/admin/backfill/dry-run", true, 200},
 			{"/admin/backfill/1", true, 200},
 			{"/admin/staff", true, 200},
+			{"/admin/costs", true, 200},
+			{"/admin/costs?month=" + time.Now().UTC().AddDate(0, -1, 0).Format("2006-01"), true, 200},
 			{"/admin/no-such-page", true, 404},
 		}
 		if done != "" {
@@ -1064,7 +1220,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("FormsAndScreenshots", func(t *testing.T) {
 		for _, key := range []string{
 			"signup-form", "login-form", "logout-form", "assign-form", "provision-form",
-			"backfill-start-form", "staff-add-form",
+			"backfill-start-form", "staff-add-form", "markup-form", "/admin/costs/sync",
 		} {
 			if !s.forms[key] {
 				t.Errorf("the walk never checked form %s", key)

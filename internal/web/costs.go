@@ -58,7 +58,8 @@ func runLine(r cost.Run) string {
 	return fmt.Sprintf("%s (%s, %s)", r.StartedAt.UTC().Format("2006-01-02 15:04 UTC"), r.Status, r.Duration().Round(time.Millisecond))
 }
 
-// costSummary is the organization's cost this month for the company list.
+// costSummary is the organization's cost this month, for the home page and
+// the company list.
 func (s *Server) costSummary(ctx context.Context) (*pages.CostSummaryProps, error) {
 	if s.costs == nil {
 		return nil, nil

@@ -167,6 +167,14 @@ func TestCosts_ListColumnSortAndTotals(t *testing.T) {
 	if href, _ := doc.Find(`[data-testid="top-spenders"]`).Attr("href"); href != "/admin/companies?sort=cost" {
 		t.Errorf("top spenders link %q", href)
 	}
+	// The home page shows the same month total and unattributed part.
+	_, home := a.get("/admin")
+	if txt := strings.TrimSpace(home.Find(`[data-testid="org-total"]`).Text()); txt != usd(total) {
+		t.Errorf("home page org total %q, want %q", txt, usd(total))
+	}
+	if txt := strings.TrimSpace(home.Find(`[data-testid="org-unattributed"]`).Text()); txt != usd(unattr) {
+		t.Errorf("home page unattributed %q, want %q", txt, usd(unattr))
+	}
 	// Pages of 2 by keyset: /admin/companies?sort=cost pages through the
 	// service's List; check the cursor round trip through the handler.
 	if resp, _ := a.get("/admin/companies?sort=cost&after=garbage"); resp.StatusCode != http.StatusBadRequest {

@@ -55,6 +55,9 @@ func (s *Server) handleHome(c echo.Context) error {
 		MaxAttempts: strconv.Itoa(s.cfg.ProvisionMaxAttempts),
 	}
 	p.FailedURL = p.Totals.FailedURL
+	if p.CostSummary, err = s.costSummary(ctx); err != nil { // costs.go
+		return err
+	}
 	// The organization's projects against OPENAI_PROJECT_LIMIT, once the
 	// periodic count has run (provision/capacity.go).
 	sg, err := s.companies.Safeguards(ctx)

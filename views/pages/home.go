@@ -24,6 +24,9 @@ type HomeProps struct {
 	JobsURL string
 	// MaxAttempts is PROVISION_MAX_ATTEMPTS, explained beside the jobs link.
 	MaxAttempts string
+	// CostSummary is the organization's OpenAI cost this month and its
+	// unattributed part; nil when costs are not wired (costs.templ).
+	CostSummary *CostSummaryProps
 }
 
 // HomeTotals are the companies by state, with links to the list.

@@ -26,7 +26,7 @@ func (q *Queries) CreateOpenAIGovernor(ctx context.Context, arg CreateOpenAIGove
 }
 
 const lockOpenAIGovernor = `-- name: LockOpenAIGovernor :one
-SELECT org_key, rate, learned_limit, header_limit, next_slot_at, grown_at, cut_at,
+SELECT org_key, rate, learned_limit, header_limit, next_slot_at, grown_at, cut_at, probe_from,
        bucket_at, bucket_ok, bucket_refused, prev_ok, prev_refused, refused, clock_timestamp()::timestamptz AS now
 FROM openai_governors WHERE org_key = $1
 FOR UPDATE
@@ -40,6 +40,7 @@ type LockOpenAIGovernorRow struct {
 	NextSlotAt    time.Time
 	GrownAt       time.Time
 	CutAt         time.Time
+	ProbeFrom     time.Time
 	BucketAt      time.Time
 	BucketOk      int32
 	BucketRefused int32
@@ -62,6 +63,7 @@ func (q *Queries) LockOpenAIGovernor(ctx context.Context, orgKey string) (LockOp
 		&i.NextSlotAt,
 		&i.GrownAt,
 		&i.CutAt,
+		&i.ProbeFrom,
 		&i.BucketAt,
 		&i.BucketOk,
 		&i.BucketRefused,
@@ -76,11 +78,11 @@ func (q *Queries) LockOpenAIGovernor(ctx context.Context, orgKey string) (LockOp
 const saveOpenAIGovernor = `-- name: SaveOpenAIGovernor :exec
 UPDATE openai_governors SET
     rate = $1, learned_limit = $2, header_limit = $3,
-    next_slot_at = $4, grown_at = $5, cut_at = $6,
-    bucket_at = $7, bucket_ok = $8, bucket_refused = $9,
-    prev_ok = $10, prev_refused = $11,
-    refused = $12, updated_at = now()
-WHERE org_key = $13
+    next_slot_at = $4, grown_at = $5, cut_at = $6, probe_from = $7,
+    bucket_at = $8, bucket_ok = $9, bucket_refused = $10,
+    prev_ok = $11, prev_refused = $12,
+    refused = $13, updated_at = now()
+WHERE org_key = $14
 `
 
 type SaveOpenAIGovernorParams struct {
@@ -90,6 +92,7 @@ type SaveOpenAIGovernorParams struct {
 	NextSlotAt    time.Time
 	GrownAt       time.Time
 	CutAt         time.Time
+	ProbeFrom     time.Time
 	BucketAt      time.Time
 	BucketOk      int32
 	BucketRefused int32
@@ -107,6 +110,7 @@ func (q *Queries) SaveOpenAIGovernor(ctx context.Context, arg SaveOpenAIGovernor
 		arg.NextSlotAt,
 		arg.GrownAt,
 		arg.CutAt,
+		arg.ProbeFrom,
 		arg.BucketAt,
 		arg.BucketOk,
 		arg.BucketRefused,

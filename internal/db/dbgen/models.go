@@ -238,6 +238,7 @@ type OpenaiGovernor struct {
 	PrevRefused   int32
 	Refused       int64
 	UpdatedAt     time.Time
+	ProbeFrom     time.Time
 }
 
 type OrgCapacity struct {

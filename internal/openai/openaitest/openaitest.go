@@ -73,6 +73,7 @@ type Request struct {
 	Header   http.Header
 	Body     []byte
 	Endpoint string // EndpointCreate, …; "" for a path the fake does not serve
+	At       time.Time // when it arrived
 }
 
 // Fault is a one-shot failure. Injected faults are kept in order; each
@@ -150,6 +151,7 @@ type Server struct {
 	rateLimited int
 	rateHeaders bool
 	acceptedAt  []time.Time // requests let through the rate limit
+	refusedAt   []time.Time // requests refused by it
 	projects    []*Project  // in creation order
 	byID        map[string]*Project
 	faults      []Fault
@@ -392,13 +394,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	endpoint, id := route(r.Method, r.URL.Path)
 
 	s.mu.Lock()
+	now := time.Now()
 	s.requests = append(s.requests, Request{
 		Method: r.Method, Path: r.URL.Path, Query: cloneValues(r.URL.Query()),
-		Header: r.Header.Clone(), Body: body, Endpoint: endpoint,
+		Header: r.Header.Clone(), Body: body, Endpoint: endpoint, At: now,
 	})
 	s.counts[endpoint]++
 	latency := s.latency
-	now := time.Now()
 	limited := s.overRateLimit(now)
 	if s.rateHeaders && s.rateLimit > 0 {
 		h := w.Header()
@@ -478,6 +480,7 @@ func (s *Server) overRateLimit(now time.Time) bool {
 	}
 	if s.inWindow >= s.rateLimit {
 		s.rateLimited++
+		s.refusedAt = append(s.refusedAt, now)
 		return true
 	}
 	s.inWindow++
@@ -491,6 +494,13 @@ func (s *Server) Accepted() []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.acceptedAt)
+}
+
+// Refused returns when each request refused by Options.RateLimit arrived.
+func (s *Server) Refused() []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.refusedAt)
 }
 
 // MaxPerSecond returns the most requests the fake let through its rate
