@@ -9,8 +9,8 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"slices"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/provisioner/provisioner/internal/openai/openaitest"

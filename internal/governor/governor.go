@@ -111,8 +111,8 @@ type Governor struct {
 	reserving bool
 	retryAt   time.Time
 	status    Status
-	local    State     // the last state seen, for going on alone
-	warnedAt time.Time // last "store unreachable" warning
+	local     State     // the last state seen, for going on alone
+	warnedAt  time.Time // last "store unreachable" warning
 }
 
 type waiter struct {

@@ -72,7 +72,7 @@ type Request struct {
 	Query    url.Values
 	Header   http.Header
 	Body     []byte
-	Endpoint string // EndpointCreate, …; "" for a path the fake does not serve
+	Endpoint string    // EndpointCreate, …; "" for a path the fake does not serve
 	At       time.Time // when it arrived
 }
 
