@@ -86,3 +86,12 @@ type StatementRowProps struct {
 type StatementTotalRow struct {
 	Currency, Total, Unattributed, Markup, Billable, Companies string
 }
+
+// itemLabel names the line item of column i, for the label a statement
+// cell carries where the table is shown as one card per company (phones).
+func itemLabel(items []string, i int) string {
+	if i < len(items) {
+		return items[i]
+	}
+	return ""
+}
