@@ -53,6 +53,16 @@ func (b *bench) costsScenario(ctx context.Context) error {
 	return nil
 }
 
+// costListScenario is the list step of costsScenario alone.
+func (b *bench) costListScenario(ctx context.Context) error {
+	sec := section{title: "6. Costs: list by cost"}
+	if err := b.costList(ctx, &sec); err != nil {
+		return err
+	}
+	b.report.add(sec)
+	return nil
+}
+
 // costSync syncs projects × days from the fake into a scratch database,
 // in this process (cost.Service over the real client), then again.
 func (b *bench) costSync(ctx context.Context, projects, days int, sec *section) error {
