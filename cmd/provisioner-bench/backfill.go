@@ -63,9 +63,9 @@ func (b *bench) backfillScenario(ctx context.Context) error {
 			"Calls accepted by the fake, second by second: " + res.timeline + ".",
 		},
 	}
-	sec.notes = append(sec.notes, "Pacing: the OpenAI rate governor (internal/governor), which every call to OpenAI waits on. This database is fresh, so the governor knows nothing of the limit: it starts at 50 calls/s and grows 30 % a second while callers keep it busy, is cut on the first 429s to just under what OpenAI accepted in the last second, then recovers to 95 % of that learnt limit and probes above it by 1 % a second. The first climb and its overshoot cost most of what separates the rate from the limit; a later run starts from the rate kept in the database (scenario 5).")
+	sec.notes = append(sec.notes, "Pacing: the OpenAI rate governor (internal/governor), which every call to OpenAI waits on. This database is fresh, so the governor knows nothing of the limit: it starts at 50 calls/s and grows 30 % a second while callers keep it busy, is cut on the first 429s to just under what OpenAI accepted in the last second, then recovers to 98 % of that learnt limit, holds there 5 s and probes above it by 1 % a second. Against the fake's fixed windows the first estimate of the limit is off (a sliding second spans two windows, so it is often too high, and the refusals of the calls in flight can make it too low); the climb, the overshoot and that correction cost most of what separates the rate from the limit. A later run starts from the rate kept in the database (scenario 5).")
 	if rate < 0.9*backfillRateLimit {
-		sec.notes = append(sec.notes, "Below the goal: see the timeline above for the seconds under the limit: the first climb from 50 calls/s, any second after a cut, the ends of the run's 15-second slices (where it hands itself back to River and is picked up again), and the tail.")
+		sec.notes = append(sec.notes, "Below the goal: see the timeline above for the seconds under the limit: the first climb from 50 calls/s, any second after a cut, the seconds at a learnt limit that is still too low, and the tail.")
 	}
 	b.report.add(sec)
 	return nil

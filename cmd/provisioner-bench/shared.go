@@ -46,6 +46,7 @@ type sharedRun struct {
 	signupP95  float64 // ms, signups that started during the run
 	signups    int
 	timeline   string
+	accepted   int // requests the fake accepted meanwhile, every caller's
 }
 
 // sharedScenario runs a warm-up backfill, then the measured one.
@@ -130,7 +131,9 @@ func (b *bench) sharedScenario(ctx context.Context) error {
 		title: "5. Shared rate governor: two servers, a backfill and signups",
 		rows: []row{
 			{What: "Backfill rate", Value: bfRate, Unit: "projects/s", Limit: 0.9 * backfillRateLimit, Better: "higher",
-				Note: fmt.Sprintf("goal: 0.9 × the allowed %d requests/s, the signups' calls counted in them", backfillRateLimit)},
+				Note: "the backfill's projects alone: the signups' calls take their share of the limit and are not counted here"},
+			{What: "Calls OpenAI accepted during the run, every caller's", Value: float64(run.accepted) / run.end.Sub(run.start).Seconds(), Unit: "calls/s", Limit: 0.9 * backfillRateLimit, Better: "higher",
+				Note: fmt.Sprintf("the backfill's creates, the signups' creates and the project listing: 0.9 × the allowed %d requests/s, the signups' calls counted", backfillRateLimit)},
 			{What: "Requests answered 429", Value: share, Unit: "%", Limit: 1, Better: "lower", Note: fmt.Sprintf("%d of %d", run.limited, run.requests)},
 			{What: "Most requests accepted in any one second", Value: float64(run.maxPerSec), Limit: 1.05 * backfillRateLimit, Better: "lower", Note: "a sliding one-second window over the fake's accepted requests"},
 			{What: "Signup p95 during the backfill", Value: run.signupP95, Unit: "ms", Limit: 1000, Better: "lower", Note: fmt.Sprintf("%d signups", run.signups)},
@@ -196,6 +199,7 @@ func (b *bench) sharedBackfill(ctx context.Context, name string, api *apiClient,
 		}
 	}
 	res.maxPerSec = slidingMax(accepted)
+	res.accepted = len(accepted)
 	res.timeline = compactTimeline(perSecond(accepted, res.start, res.end))
 	b.logRefusals(name, res.start, accepted, fake.Refused(), fake.Requests())
 	lat := stream.between(res.start, res.end)

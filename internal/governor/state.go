@@ -296,8 +296,7 @@ func (s *State) Refused(now time.Time, p Params) bool {
 	// accepted, once a few refusals make that share mean something
 	// (answers come back as late for accepted calls as for refused ones,
 	// so the share holds while the rate is still ramping up). When both
-	// tell, the lower: a limiter with fixed windows lets more through in
-	// some one-second spans than its limit.
+	// tell and the share is lower, their mean (see below).
 	//
 	// Once a limit is known, a lone refusal is weak evidence: a limiter
 	// with fixed windows refuses a bunch of calls that straddles its
@@ -314,8 +313,13 @@ func (s *State) Refused(now time.Time, p Params) bool {
 		est = accepted
 	}
 	if strong {
-		if share := s.Rate * accepted / (accepted + refused); est == 0 || share < est {
+		// The count accepted tends high behind fixed windows, the share
+		// low while refusals of calls sent at an earlier, higher rate are
+		// still coming in: between the two, their mean.
+		if share := s.Rate * accepted / (accepted + refused); est == 0 {
 			est = share
+		} else if share < est {
+			est = (est + share) / 2
 		}
 	}
 	next := s.Rate * (1 - p.Backoff)
