@@ -523,6 +523,29 @@ func TestBackfill_Refusals(t *testing.T) {
 	})
 }
 
+// startAndWaitDone starts a run, then the bundle's River client, and
+// returns once the run has n companies done.
+func (b *bfBundle) startAndWaitDone(t *testing.T, n int) Run {
+	t.Helper()
+	run, _, err := b.bf.Start(context.Background(), bfAdmin, StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.rc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		r, err := b.bf.Get(context.Background(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Done >= n {
+			return run
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A stopped process leaves the run to the next one, which finishes it
 // without redoing what was done.
 func TestBackfill_ResumesAfterStop(t *testing.T) {
@@ -530,23 +553,7 @@ func TestBackfill_ResumesAfterStop(t *testing.T) {
 	first := newBackfillBundle(t, bfOptions{concurrency: 2})
 	first.fake.SetLatency(20 * time.Millisecond)
 	first.addCompanies(t, "Co", 60, "pending")
-	run, _, err := first.bf.Start(context.Background(), bfAdmin, StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := first.rc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		r, err := first.bf.Get(context.Background(), run.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Done >= 10 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	run := first.startAndWaitDone(t, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := first.rc.StopAndCancel(ctx); err != nil {
@@ -582,23 +589,7 @@ func TestBackfill_GracefulStopEndsTheSlice(t *testing.T) {
 	b := newBackfillBundle(t, bfOptions{concurrency: 2, backfill: BackfillOptions{Slice: 10 * time.Minute, Stopping: stopping}})
 	b.fake.SetLatency(20 * time.Millisecond)
 	b.addCompanies(t, "Co", 400, "pending") // about 4 s of work at 2 × 20 ms
-	run, _, err := b.bf.Start(context.Background(), bfAdmin, StartOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.rc.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for {
-		r, err := b.bf.Get(context.Background(), run.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Done >= 10 {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	run := b.startAndWaitDone(t, 10)
 	close(stopping)
 	// Without Stopping, the soft stop would wait for the rest of the run.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
