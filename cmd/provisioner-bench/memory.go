@@ -26,7 +26,7 @@ func (b *bench) memoryScenario(ctx context.Context) error {
 	var quarters []string
 	for i, n := range sizes {
 		fake := openaitest.New(openaitest.Options{AdminKey: benchKey})
-		res, err := b.backfillRun(ctx, fmt.Sprintf("memory%d", n), n, fake)
+		res, err := b.backfillRun(ctx, fmt.Sprintf("memory%d", n), n, fake, govState{})
 		fake.Close()
 		if err != nil {
 			return err
