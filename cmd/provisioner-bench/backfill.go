@@ -148,6 +148,7 @@ func (b *bench) backfillRun(ctx context.Context, name string, n int, fake *opena
 
 	api := &apiClient{base: srv.URL, token: token, client: &http.Client{Timeout: 30 * time.Second}}
 	res := backfillResult{}
+	trace := traceGovernor(ctx, pool, 500*time.Millisecond)
 	start := time.Now()
 	var run runJSON
 	if err := api.do(ctx, http.MethodPost, "/api/admin/openai/projects/backfill", `{"dry_run": false}`, http.StatusAccepted, &run); err != nil {
@@ -202,6 +203,7 @@ func (b *bench) backfillRun(ctx context.Context, name string, n int, fake *opena
 	res.runTime = run.FinishedAt.Sub(run.StartedAt)
 	res.requests, res.rateLimited = requestCount(fake), fake.RateLimited()
 	res.timeline = compactTimeline(perSecond)
+	b.logf("%s: governor rate/limit every 500 ms: %s", name, trace)
 	if err := checkProjects(ctx, pool, fake, &res); err != nil {
 		return res, err
 	}
