@@ -16,6 +16,7 @@ import (
 	"github.com/provisioner/provisioner/internal/db/dbtest"
 	"github.com/provisioner/provisioner/internal/embeddedpg"
 	"github.com/provisioner/provisioner/internal/openai/openaitest"
+	"github.com/provisioner/provisioner/internal/proctest"
 )
 
 // These tests run the real binary without DATABASE_URL, so that it runs
@@ -117,48 +118,13 @@ func waitPrinted(t *testing.T, p *proc, out *logTail, re *regexp.Regexp, within 
 	}
 }
 
-// postmasters returns the PIDs of PostgreSQL servers whose command line
-// names dataDir (the postmaster runs with -D <dataDir>/postgres/data).
-func postmasters(t *testing.T, dataDir string) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		argv0, _, _ := strings.Cut(string(b), "\x00")
-		if filepath.Base(argv0) == "postgres" && strings.Contains(string(b), dataDir) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // childCommands returns the command lines of the children of process pid.
 func childCommands(t *testing.T, pid int) []string {
 	t.Helper()
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	var out []string
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid …"; comm may hold spaces.
-		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			cmdline, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "cmdline"))
-			out = append(out, strings.ReplaceAll(string(cmdline), "\x00", " "))
-		}
+	for _, child := range proctest.Children(pid) {
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(child), "cmdline"))
+		out = append(out, strings.ReplaceAll(string(cmdline), "\x00", " "))
 	}
 	return out
 }
@@ -207,12 +173,12 @@ func TestEmbedded_FirstRun(t *testing.T) {
 	if ok, err := newSignupClient(t, p.url).signup("Embedded Co"); !ok {
 		t.Fatalf("signup: %v", err)
 	}
-	servers := postmasters(t, dataDir)
+	servers := proctest.Postmasters(t, dataDir)
 	if len(servers) != 1 {
 		t.Fatalf("PostgreSQL servers on %s = %v, want one", dataDir, servers)
 	}
 	if os.Geteuid() == 0 {
-		if uid := procUID(t, servers[0]); uid == 0 {
+		if uid := proctest.UID(t, servers[0]); uid == 0 {
 			t.Error("the private PostgreSQL runs as root")
 		}
 	}
@@ -233,7 +199,7 @@ func TestEmbedded_FirstRun(t *testing.T) {
 	} else if !strings.Contains(string(out), "reused=true") {
 		t.Errorf("user add did not reuse the running server:\n%s", out)
 	}
-	if got := postmasters(t, dataDir); len(got) != 1 || got[0] != servers[0] {
+	if got := proctest.Postmasters(t, dataDir); len(got) != 1 || got[0] != servers[0] {
 		t.Errorf("PostgreSQL servers after user add = %v, want still only %v", got, servers)
 	}
 	if got := getStatus(t, p.url+"/readyz"); got != http.StatusOK {
@@ -246,7 +212,7 @@ func TestEmbedded_FirstRun(t *testing.T) {
 	if err := p.stop(30 * time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
 	}
-	if got := postmasters(t, dataDir); len(got) != 0 {
+	if got := proctest.Postmasters(t, dataDir); len(got) != 0 {
 		t.Fatalf("PostgreSQL servers after SIGTERM = %v, want none", got)
 	}
 
@@ -260,26 +226,9 @@ func TestEmbedded_FirstRun(t *testing.T) {
 	if setupLine.MatchString(out.String()) {
 		t.Errorf("serve printed a setup link although an admin exists:\n%s", out.String())
 	}
-	if got := postmasters(t, dataDir); len(got) != 0 {
+	if got := proctest.Postmasters(t, dataDir); len(got) != 0 {
 		t.Fatalf("PostgreSQL servers after the second SIGTERM = %v, want none", got)
 	}
-}
-
-// procUID returns the real uid of process pid.
-func procUID(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
-			uid, _ := strconv.Atoi(f[1])
-			return uid
-		}
-	}
-	t.Fatalf("no Uid in /proc/%d/status", pid)
-	return 0
 }
 
 // TestEmbedded_KillRecovers: kill -9 of the app leaves its server running;
@@ -296,7 +245,7 @@ func TestEmbedded_KillRecovers(t *testing.T) {
 		t.Fatalf("signup: %v", err)
 	}
 	p.kill()
-	left := postmasters(t, dataDir)
+	left := proctest.Postmasters(t, dataDir)
 	if len(left) != 1 {
 		t.Fatalf("PostgreSQL servers after kill -9 of the app = %v, want the one it used", left)
 	}
@@ -305,7 +254,7 @@ func TestEmbedded_KillRecovers(t *testing.T) {
 	if !again.logs.Contains("reused=true") {
 		t.Errorf("the restart did not reuse the running server:\n%s", again.logs.String())
 	}
-	if got := postmasters(t, dataDir); len(got) != 1 || got[0] != left[0] {
+	if got := proctest.Postmasters(t, dataDir); len(got) != 1 || got[0] != left[0] {
 		t.Errorf("PostgreSQL servers after the restart = %v, want only %v", got, left)
 	}
 	if !signupStored(t, again.url, "Killed Co") {
@@ -314,7 +263,7 @@ func TestEmbedded_KillRecovers(t *testing.T) {
 	if err := again.stop(30 * time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v, want status 0", err)
 	}
-	if got := postmasters(t, dataDir); len(got) != 0 {
+	if got := proctest.Postmasters(t, dataDir); len(got) != 0 {
 		t.Fatalf("PostgreSQL servers after SIGTERM = %v, want none", got)
 	}
 }
@@ -336,7 +285,7 @@ func TestEmbedded_DatabaseURLSet(t *testing.T) {
 	if entries, _ := os.ReadDir(dataDir); len(entries) != 0 {
 		t.Errorf("DATA_DIR has %d entries, want none", len(entries))
 	}
-	if got := postmasters(t, dataDir); len(got) != 0 {
+	if got := proctest.Postmasters(t, dataDir); len(got) != 0 {
 		t.Errorf("PostgreSQL servers on DATA_DIR = %v, want none", got)
 	}
 	if p.logs.Contains("private PostgreSQL") {

@@ -5,13 +5,14 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/provisioner/provisioner/internal/proctest"
 )
 
 // TestMain lets the test binary play the child process: Start runs this
@@ -81,41 +82,15 @@ func count(t *testing.T, url string) int {
 	return n
 }
 
-// postmasters returns the PIDs of server processes whose command line
-// names dir: the postmaster is started with -D <dir>/postgres/data.
-func postmasters(t *testing.T, dir string) []int {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) > 0 && filepath.Base(args[0]) == "postgres" && strings.Contains(string(b), dir) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // killServer kills the server on dir and its children with SIGKILL, as a
 // power cut would, and waits until they are gone.
 func killServer(t *testing.T, dir string) {
 	t.Helper()
-	pids := postmasters(t, dir)
+	pids := proctest.Postmasters(t, dir)
 	if len(pids) != 1 {
 		t.Fatalf("server processes = %v, want one", pids)
 	}
-	victims := append(pids, childrenOf(t, pids[0])...)
+	victims := append(pids, proctest.Children(pids[0])...)
 	for _, pid := range victims {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
@@ -128,42 +103,6 @@ func killServer(t *testing.T, dir string) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-}
-
-// childrenOf returns the PIDs of the children of process pid.
-func childrenOf(t *testing.T, pid int) []int {
-	t.Helper()
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	var out []int
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid …"; comm may hold spaces.
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-			out = append(out, child)
-		}
-	}
-	return out
-}
-
-// uidOf returns the real uid of process pid.
-func uidOf(t *testing.T, pid int) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
-			return f[1]
-		}
-	}
-	t.Fatalf("no Uid in /proc/%d/status", pid)
-	return ""
 }
 
 // TestStart: the first start initialises and starts a server (as a user
@@ -181,12 +120,12 @@ func TestStart(t *testing.T) {
 	}
 	exec1(t, first.URL(), "CREATE TABLE kept (id int)")
 	exec1(t, first.URL(), "INSERT INTO kept VALUES (1)")
-	pids := postmasters(t, dir)
+	pids := proctest.Postmasters(t, dir)
 	if len(pids) != 1 {
 		t.Fatalf("server processes on %s = %v, want one", dir, pids)
 	}
 	if os.Geteuid() == 0 {
-		if uid := uidOf(t, pids[0]); uid == "0" {
+		if uid := proctest.UID(t, pids[0]); uid == 0 {
 			t.Error("the server runs as root")
 		}
 	}
@@ -196,7 +135,7 @@ func TestStart(t *testing.T) {
 	if !second.Reused() {
 		t.Error("second start: Reused() = false, want true")
 	}
-	if got := postmasters(t, dir); len(got) != 1 || got[0] != pids[0] {
+	if got := proctest.Postmasters(t, dir); len(got) != 1 || got[0] != pids[0] {
 		t.Errorf("server processes after the second start = %v, want only %d", got, pids[0])
 	}
 	if err := first.Stop(context.Background()); err != nil {
@@ -208,7 +147,7 @@ func TestStart(t *testing.T) {
 	if err := second.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := postmasters(t, dir); len(got) != 0 {
+	if got := proctest.Postmasters(t, dir); len(got) != 0 {
 		t.Fatalf("server processes after the last Stop = %v, want none", got)
 	}
 
@@ -231,14 +170,14 @@ func TestStart_Crash(t *testing.T) {
 	s := start(t, dir)
 	exec1(t, s.URL(), "CREATE TABLE kept (id int)")
 	exec1(t, s.URL(), "INSERT INTO kept VALUES (1)")
-	before := postmasters(t, dir)
+	before := proctest.Postmasters(t, dir)
 	s.users.Close() // what the process's death does to its lock
 
 	again := start(t, dir)
 	if !again.Reused() {
 		t.Error("start after a crash: Reused() = false, want true")
 	}
-	if got := postmasters(t, dir); len(got) != 1 || got[0] != before[0] {
+	if got := proctest.Postmasters(t, dir); len(got) != 1 || got[0] != before[0] {
 		t.Errorf("server processes = %v, want only the first, %v", got, before)
 	}
 	if n := count(t, again.URL()); n != 1 {
