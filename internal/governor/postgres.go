@@ -49,14 +49,14 @@ func (ps *PostgresStore) Update(ctx context.Context, fn func(s *State, now time.
 				return err
 			}
 			s := State{
-				Rate: row.Rate, Limit: row.LearnedLimit, HeaderLimit: row.HeaderLimit,
+				Rate: row.Rate, Limit: row.LearnedLimit, HeaderLimit: row.HeaderLimit, UpperLimit: row.UpperLimit,
 				NextSlot: row.NextSlotAt, GrownAt: row.GrownAt, CutAt: row.CutAt, ProbeFrom: row.ProbeFrom,
 				BucketAt: row.BucketAt, BucketOK: int(row.BucketOk), BucketRefused: int(row.BucketRefused),
 				PrevOK: int(row.PrevOk), PrevRefused: int(row.PrevRefused), Refusals: row.Refused,
 			}
 			fn(&s, row.Now)
 			return q.SaveOpenAIGovernor(ctx, dbgen.SaveOpenAIGovernorParams{
-				OrgKey: ps.key, Rate: s.Rate, LearnedLimit: s.Limit, HeaderLimit: s.HeaderLimit,
+				OrgKey: ps.key, Rate: s.Rate, LearnedLimit: s.Limit, HeaderLimit: s.HeaderLimit, UpperLimit: s.UpperLimit,
 				NextSlotAt: s.NextSlot, GrownAt: s.GrownAt, CutAt: s.CutAt, ProbeFrom: s.ProbeFrom,
 				BucketAt: s.BucketAt, BucketOk: int32(s.BucketOK), BucketRefused: int32(s.BucketRefused),
 				PrevOk: int32(s.PrevOK), PrevRefused: int32(s.PrevRefused), Refused: s.Refusals,

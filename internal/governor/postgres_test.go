@@ -176,6 +176,34 @@ func TestPostgresStore_Update(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Every field survives the round trip (a column missed in the queries
+	// would come back zero).
+	at := dbNow.Add(time.Second).Truncate(time.Microsecond)
+	want := governor.State{
+		Rate: 71.5, Limit: 80.25, HeaderLimit: 90.5, UpperLimit: 85.75,
+		NextSlot: at.Add(1 * time.Millisecond), GrownAt: at.Add(2 * time.Millisecond),
+		CutAt: at.Add(3 * time.Millisecond), ProbeFrom: at.Add(4 * time.Millisecond),
+		BucketAt: at.Add(5 * time.Millisecond), BucketOK: 6, BucketRefused: 7,
+		PrevOK: 8, PrevRefused: 9, Refusals: 10,
+	}
+	if err := one.Update(ctx, func(s *governor.State, _ time.Time) { *s = want }); err != nil {
+		t.Fatal(err)
+	}
+	if err := one.Update(ctx, func(s *governor.State, _ time.Time) {
+		got := *s
+		for _, f := range []*time.Time{&got.NextSlot, &got.GrownAt, &got.CutAt, &got.ProbeFrom, &got.BucketAt} {
+			*f = f.UTC()
+		}
+		w := want
+		for _, f := range []*time.Time{&w.NextSlot, &w.GrownAt, &w.CutAt, &w.ProbeFrom, &w.BucketAt} {
+			*f = f.UTC()
+		}
+		if got != w {
+			t.Errorf("state read back = %+v,\nwant %+v", got, w)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := two.Update(ctx, func(s *governor.State, _ time.Time) {
 		if s.Rate != 33 || s.Refusals != 0 {
 			t.Errorf("another organization's state = %+v, want a fresh one", *s)

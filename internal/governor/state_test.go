@@ -487,3 +487,73 @@ func TestState_ResumeAfterIdle(t *testing.T) {
 		t.Errorf("rate = %.2f after a 200 ms gap, want 98", s.Rate)
 	}
 }
+
+// cutAfter returns a state that cut a CutWindow ago (CutAt) at rate and
+// limit, has since seen ok calls accepted and refused refused, spread over
+// that second, and is now cut again by one more refusal.
+func cutAfter(t *testing.T, rate, limit float64, ok, refused int, p Params) (State, time.Time) {
+	t.Helper()
+	s := State{Rate: rate, Limit: limit, CutAt: t0, BucketAt: t0}
+	step := 990 * time.Millisecond / time.Duration(ok)
+	now, left := t0, refused
+	for i := range ok {
+		now = now.Add(step)
+		s.Accepted(now, 1)
+		if left > 0 && i%(ok/refused) == 0 {
+			s.Refused(now, p)
+			left--
+		}
+	}
+	now = t0.Add(time.Second + 10*time.Millisecond)
+	s.NextSlot = now.Add(200 * time.Millisecond) // a busy schedule
+	if !s.Refused(now, p) {
+		t.Fatal("no cut a CutWindow after the last")
+	}
+	return s, now
+}
+
+// TestState_ReturnToTheHigherEstimate: several refusals at a known limit
+// cut to what the last second shows, which may be too low (behind fixed
+// windows, a second that follows a faster one holds fewer accepted calls
+// than the limit allows); the rate then climbs back towards the lower of
+// the limit known before and the rate refused at Return's 5 % a second,
+// not at the probe's 1 %, and holds there until ProbeAfter. The first
+// cut, with no limit known, climbs back only to its higher estimate.
+func TestState_ReturnToTheHigherEstimate(t *testing.T) {
+	t.Parallel()
+	p := Params{}
+	// 89 accepted and 13 refused at 102 a second, where 104 was accepted.
+	s, now := cutAfter(t, 102, 104, 89, 12, p)
+	if s.Limit > 91 || s.UpperLimit != 102 {
+		t.Fatalf("after the cut: rate %.1f, limit %.1f, upper %.1f; want a limit near 89 and 102 (the rate refused) to climb back to", s.Rate, s.Limit, s.UpperLimit)
+	}
+	now = busy(&s, p, now, 2*time.Second, 10*time.Millisecond)
+	if s.Rate > 0.98*102+1e-9 || s.Rate < 0.979*s.Limit {
+		t.Errorf("rate = %.1f 2 s after the cut (limit %.1f), want between 98 %% of the limit and 98 %% of 102", s.Rate, s.Limit)
+	}
+	now = busy(&s, p, now, 2*time.Second, 10*time.Millisecond)
+	if s.Rate < 0.979*102 {
+		t.Errorf("rate = %.1f 4 s after the cut, want back at 98 %% of 102", s.Rate)
+	}
+	if s.Limit < s.Rate {
+		t.Errorf("limit %.1f under the rate %.1f it climbed to", s.Limit, s.Rate)
+	}
+	held := s.Rate
+	busy(&s, p, now, 500*time.Millisecond, 10*time.Millisecond)
+	if s.Rate != held {
+		t.Errorf("rate = %.2f within ProbeAfter of the cut, want %.2f held", s.Rate, held)
+	}
+
+	// A probe refused above the limit it knew climbs back to that limit.
+	probe, _ := cutAfter(t, 106, 103, 95, 10, p)
+	if probe.UpperLimit != 103 {
+		t.Errorf("refused at 106 over a limit of 103: upper %.1f, want 103", probe.UpperLimit)
+	}
+
+	// The first cut: 100 accepted and 20 refused at 120 a second, no limit
+	// known. Count and share agree: nothing to climb back to.
+	first, _ := cutAfter(t, 120, 0, 100, 20, p)
+	if first.Limit < 95 || first.UpperLimit > 1.01*first.Limit {
+		t.Errorf("first cut: limit %.1f, upper %.1f; want about 100 and nothing above it", first.Limit, first.UpperLimit)
+	}
+}

@@ -26,7 +26,7 @@ func (q *Queries) CreateOpenAIGovernor(ctx context.Context, arg CreateOpenAIGove
 }
 
 const lockOpenAIGovernor = `-- name: LockOpenAIGovernor :one
-SELECT org_key, rate, learned_limit, header_limit, next_slot_at, grown_at, cut_at, probe_from,
+SELECT org_key, rate, learned_limit, header_limit, upper_limit, next_slot_at, grown_at, cut_at, probe_from,
        bucket_at, bucket_ok, bucket_refused, prev_ok, prev_refused, refused, clock_timestamp()::timestamptz AS now
 FROM openai_governors WHERE org_key = $1
 FOR UPDATE
@@ -37,6 +37,7 @@ type LockOpenAIGovernorRow struct {
 	Rate          float64
 	LearnedLimit  float64
 	HeaderLimit   float64
+	UpperLimit    float64
 	NextSlotAt    time.Time
 	GrownAt       time.Time
 	CutAt         time.Time
@@ -60,6 +61,7 @@ func (q *Queries) LockOpenAIGovernor(ctx context.Context, orgKey string) (LockOp
 		&i.Rate,
 		&i.LearnedLimit,
 		&i.HeaderLimit,
+		&i.UpperLimit,
 		&i.NextSlotAt,
 		&i.GrownAt,
 		&i.CutAt,
@@ -77,18 +79,19 @@ func (q *Queries) LockOpenAIGovernor(ctx context.Context, orgKey string) (LockOp
 
 const saveOpenAIGovernor = `-- name: SaveOpenAIGovernor :exec
 UPDATE openai_governors SET
-    rate = $1, learned_limit = $2, header_limit = $3,
-    next_slot_at = $4, grown_at = $5, cut_at = $6, probe_from = $7,
-    bucket_at = $8, bucket_ok = $9, bucket_refused = $10,
-    prev_ok = $11, prev_refused = $12,
-    refused = $13, updated_at = now()
-WHERE org_key = $14
+    rate = $1, learned_limit = $2, header_limit = $3, upper_limit = $4,
+    next_slot_at = $5, grown_at = $6, cut_at = $7, probe_from = $8,
+    bucket_at = $9, bucket_ok = $10, bucket_refused = $11,
+    prev_ok = $12, prev_refused = $13,
+    refused = $14, updated_at = now()
+WHERE org_key = $15
 `
 
 type SaveOpenAIGovernorParams struct {
 	Rate          float64
 	LearnedLimit  float64
 	HeaderLimit   float64
+	UpperLimit    float64
 	NextSlotAt    time.Time
 	GrownAt       time.Time
 	CutAt         time.Time
@@ -107,6 +110,7 @@ func (q *Queries) SaveOpenAIGovernor(ctx context.Context, arg SaveOpenAIGovernor
 		arg.Rate,
 		arg.LearnedLimit,
 		arg.HeaderLimit,
+		arg.UpperLimit,
 		arg.NextSlotAt,
 		arg.GrownAt,
 		arg.CutAt,

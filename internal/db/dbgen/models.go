@@ -239,6 +239,7 @@ type OpenaiGovernor struct {
 	Refused       int64
 	UpdatedAt     time.Time
 	ProbeFrom     time.Time
+	UpperLimit    float64
 }
 
 type OrgCapacity struct {
