@@ -20,12 +20,13 @@
 //   - The rate adapts (see State): it grows while callers it holds back
 //     keep the schedule full, is cut gently on a 429 (by 5 %, or to just
 //     under what OpenAI accepted in the last second, never by more than
-//     40 %, once per burst), holds at 98 % of the limit it learnt, probes
-//     above it only after 5 s without a refusal, resumes after idle time
-//     at those 98 % (not where a probe had reached), follows an
-//     x-ratelimit-limit-requests header and never exceeds Params.MaxRate. A refusal never holds the other
-//     callers back for its Retry-After: only the refused call waits (its
-//     caller decides when to try again).
+//     40 %, once per burst), holds at 98 % of the limit it learnt, climbs
+//     back faster after a cut that may have read the limit too low,
+//     probes above it only after 5 s without a refusal, resumes after
+//     idle time at those 98 % (not where a probe had reached), follows an
+//     x-ratelimit-limit-requests header and never exceeds Params.MaxRate.
+//     A refusal never holds the other callers back for its Retry-After:
+//     only the refused call waits (its caller decides when to try again).
 //   - A slot this process could only hand out more than 20 ms late is
 //     dropped, not spent in a burst with the next ones. Reservations go to
 //     the store beside the loop that hands out the slots, so a slow round
