@@ -129,9 +129,9 @@ type State struct {
 	// refusals: the higher of the cut's two estimates, or the lower of
 	// the limit known before and the rate refused (0 after other cuts).
 	UpperLimit float64
-	NextSlot    time.Time
-	GrownAt     time.Time
-	CutAt       time.Time
+	NextSlot   time.Time
+	GrownAt    time.Time
+	CutAt      time.Time
 	// ProbeFrom is when the rate may next probe above RecoverTo × Limit.
 	ProbeFrom time.Time
 	// BucketAt starts the current second of answers: BucketOK counts the
