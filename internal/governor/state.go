@@ -107,8 +107,9 @@ func (p Params) withDefaults() Params {
 //
 //   - grows while the schedule is full (callers keep it busy): quickly
 //     while no limit is known (SlowStart) and after a cut (Recover, up to
-//     RecoverTo × Limit), then to the higher estimate of the last cut
-//     (Return, up to RecoverTo × UpperLimit), slowly above that (Probe),
+//     RecoverTo × Limit), then towards the bound a cut on several
+//     refusals left (Return, up to RecoverTo × UpperLimit), slowly above
+//     that (Probe),
 //     and only after ProbeAfter of calm (ProbeFrom);
 //   - falls back to RecoverTo × Limit from a probe as soon as callers
 //     leave the schedule not full, and resumes from there;
@@ -227,8 +228,8 @@ func (s *State) grow(now time.Time, p Params) {
 	case s.Rate < target:
 		s.Rate = min(target, s.Rate*(1+p.Recover*dt))
 	case s.Rate < p.RecoverTo*s.UpperLimit:
-		// Under the higher estimate: towards it, not at the probe's
-		// pace, and the limit with the rate (accepted so far).
+		// Under the bound the last cut left: towards it, not at the
+		// probe's pace, and the limit with the rate (accepted so far).
 		s.Rate = min(p.RecoverTo*s.UpperLimit, s.Rate*(1+p.Return*dt))
 		s.Limit = max(s.Limit, s.Rate)
 	case now.Before(s.ProbeFrom):

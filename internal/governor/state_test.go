@@ -557,3 +557,29 @@ func TestState_ReturnToTheHigherEstimate(t *testing.T) {
 		t.Errorf("first cut: limit %.1f, upper %.1f; want about 100 and nothing above it", first.Limit, first.UpperLimit)
 	}
 }
+
+// TestState_LimitFalls: a limit that falls from 100 to 60 a second is
+// followed, and the climb back after each cut stops at the refusals of
+// the new limit instead of returning to the old one.
+func TestState_LimitFalls(t *testing.T) {
+	t.Parallel()
+	for _, jitter := range []time.Duration{0, 25 * time.Millisecond} {
+		res := simulate(State{Rate: 96, Limit: 100}, 60, 2, 30*time.Second, jitter, Params{})
+		t.Logf("jitter %v: %d accepted, %d refused, highest in any 1 s after learning %d, final rate %.1f, limit %.1f",
+			jitter, res.accepted, res.refused, res.maxLearnt, res.rate, res.limit)
+		if min := int(0.94 * 60 * 30); res.accepted < min {
+			t.Errorf("jitter %v: %d accepted in 30 s, want at least %d", jitter, res.accepted, min)
+		}
+		// The first second at 96 against 60 is refused in part whatever
+		// the governor does; after it, a handful.
+		if float64(res.refused) > 0.06*float64(res.accepted) {
+			t.Errorf("jitter %v: %d refused for %d accepted, want under 6 %%", jitter, res.refused, res.accepted)
+		}
+		if res.maxLearnt > 63 {
+			t.Errorf("jitter %v: %d accepted in one second after the fall, want at most 63", jitter, res.maxLearnt)
+		}
+		if res.limit > 63 || res.limit < 55 {
+			t.Errorf("jitter %v: learnt limit %.1f, want about 60", jitter, res.limit)
+		}
+	}
+}
