@@ -44,7 +44,9 @@ func (b *bench) keysScenario(ctx context.Context) error {
 	}
 	adminToken := rand.Text() + rand.Text()
 	srv, err := b.startServer(ctx, dbURL, fake, "ADMIN_API_TOKEN="+adminToken, "KEY_ENCRYPTION_KEYSET="+string(ks),
-		fmt.Sprintf("PROVISION_WORKERS=%d", keysWorkers), "API_TOKEN_RATE_LIMIT=1000000", "POLICY_ENABLED=false")
+		fmt.Sprintf("PROVISION_WORKERS=%d", keysWorkers), "API_TOKEN_RATE_LIMIT=1000000", "POLICY_ENABLED=false",
+		// The usage sync too (see projectsOnly): it would share the limit.
+		"USAGE_SYNC_INTERVAL=off")
 	if err != nil {
 		return err
 	}
@@ -114,7 +116,7 @@ func (b *bench) keysScenario(ctx context.Context) error {
 		},
 		notes: []string{
 			fmt.Sprintf("Provisioned companies without a key (loaded with COPY); the fake OpenAI answers after %v and accepts %d requests/s in a fixed one-second window, answering 429 with Retry-After: 1 beyond.", backfillLatency, backfillRateLimit),
-			fmt.Sprintf("The keys backfill is started with `POST /api/admin/keys/backfill` and worked by the server's River workers (PROVISION_WORKERS=%d on the keys queue), every create through the shared rate governor. The server runs with POLICY_ENABLED=false: with policies on, each company loaded without one also gets its policy applied (a background job sharing the same governor and the same %d requests/s), and this figure would measure both steps.", keysWorkers, backfillRateLimit),
+			fmt.Sprintf("The keys backfill is started with `POST /api/admin/keys/backfill` and worked by the server's River workers (PROVISION_WORKERS=%d on the keys queue), every create through the shared rate governor. The server runs with POLICY_ENABLED=false and USAGE_SYNC_INTERVAL=off: with policies on, each company loaded without one also gets its policy applied (a background job sharing the same governor and the same %d requests/s), and this figure would measure both steps; the usage sync, which runs when the server starts, would read pages of costs within the same limit.", keysWorkers, backfillRateLimit),
 			fmt.Sprintf("First a warm-up backfill of %d companies: the governor of this fresh database meets the limit for the first time (slow start from 50 calls/s, 30 %% a second) and keeps what it learnt in the database. Warm-up: %.1f keys/s; the governor's rate/learnt limit second by second: %s.", keysWarmup, warm.rate, warm.governor),
 			fmt.Sprintf("Then %s more companies are loaded and backfilled: the rate is companies ÷ the time from the request until every key is stored (%v, read every 100 ms). %d requests reached the fake, %d were answered 429. Calls accepted second by second: %s; the governor's rate/learnt limit: %s.", groupThousands(n), run.took.Round(time.Millisecond), run.requests, run.limited, run.timeline, run.governor),
 			fmt.Sprintf("GET /api/v1/companies/:id/openai-key over those %s companies, one request after another by one client (%d requests), then by %d concurrent clients (%d requests); each authenticates the token (one UPDATE for its rate limit), reads and decrypts the key and writes an audit entry. The server time is the answer's `Server-Timing: app;dur=…` (stamped by the server when it writes the answer's first byte); the round trip is measured in this process on loopback, on the same two cores as the server and PostgreSQL.", groupThousands(len(ids)), one.n, keysGetWorkers, many.n),

@@ -61,7 +61,7 @@ func (b *bench) sharedScenario(ctx context.Context) error {
 	}
 	defer closeDB()
 	token := rand.Text() + rand.Text()
-	env := []string{fmt.Sprintf("BACKFILL_CONCURRENCY=%d", sharedConcurrency), "ADMIN_API_TOKEN=" + token, projectsOnly[0], projectsOnly[1]}
+	env := append([]string{fmt.Sprintf("BACKFILL_CONCURRENCY=%d", sharedConcurrency), "ADMIN_API_TOKEN=" + token}, projectsOnly...)
 	var servers []*server
 	for range 2 {
 		srv, err := b.startServer(ctx, dbURL, fake, env...)
@@ -150,6 +150,7 @@ func (b *bench) sharedScenario(ctx context.Context) error {
 				sharedWarmup, float64(warm.companies)/warm.runTime.Seconds(), warm.limited, warm.requests, warm.maxPerSec, warm.signupP95, warm.timeline),
 			fmt.Sprintf("Then the measured run of %s companies, from the rate the warm-up left. Rate: companies ÷ the run's time as the server recorded it (%v). Calls accepted second by second: %s. After it the shared state says %.1f calls/s with a learned limit of %.1f/s.",
 				groupThousands(run.companies), run.runTime.Round(time.Millisecond), run.timeline, rate, limit),
+			"Both servers run with keys, policies and the usage sync off, as in scenario 3: the figures are the project step's and the signups'.",
 			"Signup latency: each POST /signup's round trip (its own OpenAI create included, at the head of the governor's queue), for the signups started between the run's start and finish as this process saw them.",
 			"Duplicates: for each company, the projects the fake holds under its name, less one.",
 		},

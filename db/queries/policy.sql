@@ -160,3 +160,15 @@ WHERE company_id = @company_id AND step = @step;
 -- name: ResumeOffboarding :execrows
 UPDATE company_offboardings SET state = 'running', error = '', updated_at = now()
 WHERE company_id = @company_id AND state = 'failed';
+
+-- name: CountPolicyNotAppliedCapped :one
+-- The linked companies whose policy is not in place (not offboarded), at
+-- most @max_rows of them: the list's totals show "1,000+" beyond, so that a
+-- full page never counts hundreds of thousands of rows (the state index
+-- gives them in order; the count stops at the cap).
+SELECT count(*)::bigint FROM (
+    SELECT 1 FROM company_policies cp
+    WHERE cp.state IN ('pending', 'drifted', 'failed')
+      AND NOT EXISTS (SELECT 1 FROM company_offboardings o WHERE o.company_id = cp.company_id)
+    LIMIT @max_rows::int
+) capped;

@@ -15,9 +15,6 @@ SELECT count(*)::int AS n, coalesce(min(reserved_at), now())::timestamptz AS old
 FROM project_reservations
 WHERE budgeted AND reserved_at > @since AND company_id <> @company_id;
 
--- name: CountReservationsSince :one
-SELECT count(*)::int FROM project_reservations
-WHERE reserved_at >= @since AND company_id <> @company_id;
 
 -- name: UpsertProjectReservation :exec
 INSERT INTO project_reservations (company_id, reserved_at, budgeted)
@@ -25,8 +22,19 @@ VALUES (@company_id, @reserved_at, @budgeted)
 ON CONFLICT (company_id) DO UPDATE SET reserved_at = EXCLUDED.reserved_at, budgeted = EXCLUDED.budgeted;
 
 -- name: DeleteProjectReservation :exec
--- The creation did not happen (a definite failure): it frees its place.
-DELETE FROM project_reservations WHERE company_id = @company_id;
+-- The creation did not happen (a definite failure): it frees its place,
+-- in the count of creations since the last count too. Under the gate's
+-- lock (LockProjectGate), as every change to org_capacity.admitted.
+WITH gone AS (
+    DELETE FROM project_reservations WHERE company_id = @company_id RETURNING reserved_at
+)
+UPDATE org_capacity SET admitted = admitted - (SELECT count(*) FROM gone WHERE gone.reserved_at >= org_capacity.counted_at)
+WHERE id;
+
+-- name: AddCapacityAdmitted :exec
+-- A creation let through since the last count (delta 1), or one counted
+-- there already that was let through again (0). Under the gate's lock.
+UPDATE org_capacity SET admitted = admitted + @delta::int WHERE id;
 
 -- name: PruneProjectReservations :exec
 DELETE FROM project_reservations WHERE reserved_at < @before;
@@ -35,8 +43,14 @@ DELETE FROM project_reservations WHERE reserved_at < @before;
 SELECT * FROM org_capacity WHERE id;
 
 -- name: SetOrgCapacity :exec
-INSERT INTO org_capacity (id, active_projects, counted_at) VALUES (true, @active_projects, @counted_at)
-ON CONFLICT (id) DO UPDATE SET active_projects = EXCLUDED.active_projects, counted_at = EXCLUDED.counted_at
+-- A new count, with the creations let through since it was made (one
+-- count of the reservations per count of projects, not per admission).
+-- Under the gate's lock.
+INSERT INTO org_capacity (id, active_projects, counted_at, admitted)
+VALUES (true, @active_projects, @counted_at,
+        (SELECT count(*) FROM project_reservations WHERE reserved_at >= @counted_at))
+ON CONFLICT (id) DO UPDATE SET active_projects = EXCLUDED.active_projects, counted_at = EXCLUDED.counted_at,
+    admitted = EXCLUDED.admitted
 WHERE org_capacity.counted_at <= EXCLUDED.counted_at;
 
 -- name: CountWaitingCompanies :many

@@ -20,6 +20,7 @@ type bundle struct {
 	pool    *pgxpool.Pool
 	fake    *openaitest.Server
 	client  *openai.Client
+	gov     *openaitest.RecordingGovernor
 	checker *openaitest.SpecChecker
 	clock   *testclock.Clock
 	svc     *Service
@@ -34,7 +35,8 @@ func setup(t *testing.T, settings Settings) *bundle {
 	b.fake = openaitest.New(openaitest.Options{AdminKey: testKey})
 	t.Cleanup(b.fake.Close)
 	b.fake.SetNow(b.clock.Now)
-	client, checker := b.fake.NewClient(t, openai.Options{AdminKey: testKey})
+	b.gov = openaitest.NewRecordingGovernor(t, 0)
+	client, checker := b.fake.NewClient(t, openai.Options{AdminKey: testKey, Governor: b.gov})
 	b.client, b.checker = client, checker
 	settings.Now = b.clock.Now
 	b.svc = New(b.pool, client, settings, nil)

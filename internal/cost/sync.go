@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 )
 
@@ -92,6 +93,7 @@ func runFromRow(r dbgen.UsageSyncRun) Run {
 // another sync holds the lock, ErrNotConfigured without an admin key, or
 // the error that stopped the run (its progress is kept for the next run).
 func (s *Service) Sync(ctx context.Context, opts SyncOptions) (Run, error) {
+	ctx = governor.WithDefaultCall(ctx, governor.CallerUsage, governor.Background)
 	if s.usage == nil {
 		return Run{}, ErrNotConfigured
 	}

@@ -58,6 +58,12 @@ func TestSync_FirstThenIncremental(t *testing.T) {
 	if costPages < 6 || r.Pages < costPages {
 		t.Errorf("%d costs pages read, run counted %d pages", costPages, r.Pages)
 	}
+	// Its calls say who makes them (the governor's refusals by caller).
+	for _, c := range b.gov.Calls() {
+		if c != "usage/background" {
+			t.Fatalf("the sync made a call as %s, want usage/background", c)
+		}
+	}
 
 	// Two days later: from the day after the last synced one (Nov 21),
 	// minus the 3 trailing days.

@@ -285,3 +285,16 @@ func TestCallOf(t *testing.T) {
 		t.Errorf("an unknown priority became %v, want background", p)
 	}
 }
+
+// Code that runs both in a job and on someone's request labels its calls
+// only when the request did not.
+func TestWithDefaultCall(t *testing.T) {
+	t.Parallel()
+	if c, p := CallOf(WithDefaultCall(context.Background(), CallerKeys, Background)); c != CallerKeys || p != Background {
+		t.Errorf("CallOf = %q, %v; want keys, background", c, p)
+	}
+	staff := WithCall(context.Background(), CallerKeys, Interactive)
+	if c, p := CallOf(WithDefaultCall(staff, CallerPolicy, Background)); c != CallerKeys || p != Interactive {
+		t.Errorf("CallOf = %q, %v; want the request's keys, interactive", c, p)
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 )
 
@@ -84,6 +85,7 @@ func (s *Service) Rotate(ctx context.Context, companyID int64, a Attempt) (Resul
 }
 
 func (s *Service) attempt(ctx context.Context, companyID int64, a Attempt, rotate bool) (Result, error) {
+	ctx = governor.WithDefaultCall(ctx, governor.CallerKeys, governor.Background)
 	if !s.Enabled() {
 		return Result{Outcome: Skipped}, nil
 	}

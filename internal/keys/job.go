@@ -13,6 +13,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 )
 
 // QueueKeys is the River queue of key jobs.
@@ -172,6 +173,7 @@ type MaintenanceReport struct {
 
 // Maintain enqueues due rotations and retires keys past their grace.
 func (s *Service) Maintain(ctx context.Context) (MaintenanceReport, error) {
+	ctx = governor.WithDefaultCall(ctx, governor.CallerKeys, governor.Background)
 	var rep MaintenanceReport
 	if !s.Enabled() {
 		return rep, nil

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/db/dbtest"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/internal/keystore"
 	"github.com/provisioner/provisioner/internal/metrics"
@@ -38,6 +40,7 @@ type bundle struct {
 	client *openai.Client
 	ks     *keystore.Keystore
 	keyset []byte
+	gov    *openaitest.RecordingGovernor
 	keys   *keys.Service
 	prov   *provision.Provisioner
 	river  *river.Client[pgx.Tx]
@@ -67,7 +70,8 @@ func setup(t *testing.T) *bundle {
 	pool, url := dbtest.NewPoolURL(t)
 	fake := openaitest.New(openaitest.Options{AdminKey: adminKey})
 	t.Cleanup(fake.Close)
-	client, _ := fake.NewClient(t, openai.Options{AdminKey: adminKey, Timeout: 500 * time.Millisecond})
+	gov := openaitest.NewRecordingGovernor(t, 0)
+	client, _ := fake.NewClient(t, openai.Options{AdminKey: adminKey, Timeout: 500 * time.Millisecond, Governor: gov})
 	js, err := keystore.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +101,7 @@ func setup(t *testing.T) *bundle {
 		t.Fatal(err)
 	}
 	svc.SetRiver(rc)
-	return &bundle{pool: pool, url: url, fake: fake, client: client, ks: ks, keyset: js, keys: svc, prov: prov, river: rc, clock: clk, logs: logs}
+	return &bundle{pool: pool, url: url, fake: fake, client: client, gov: gov, ks: ks, keyset: js, keys: svc, prov: prov, river: rc, clock: clk, logs: logs}
 }
 
 // company inserts a company with a project on the fake.
@@ -507,9 +511,19 @@ func TestRevoke(t *testing.T) {
 	if _, err := b.keys.Rotate(ctx, id, keys.Attempt{Trigger: keys.TriggerManual}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := b.keys.Revoke(ctx, id, audit.Actor{Email: "admin@example.com"})
+	// The key step's calls say who they are: background unless someone
+	// waits for them (a staff member's revoke, as the web handler says).
+	issued := b.gov.Calls()
+	if len(issued) == 0 || slices.ContainsFunc(issued, func(c string) bool { return c != "keys/background" }) {
+		t.Errorf("issue and rotate made calls %v, want keys/background only", issued)
+	}
+	staff := governor.WithCall(ctx, governor.CallerKeys, governor.Interactive)
+	n, err := b.keys.Revoke(staff, id, audit.Actor{Email: "admin@example.com"})
 	if err != nil || n != 2 {
 		t.Fatalf("Revoke = %d, %v (current and retiring)", n, err)
+	}
+	if revoked := b.gov.Calls()[len(issued):]; len(revoked) != 2 || slices.ContainsFunc(revoked, func(c string) bool { return c != "keys/interactive" }) {
+		t.Errorf("revoke made calls %v, want two keys/interactive", revoked)
 	}
 	if left := b.fake.ServiceAccounts(pid); len(left) != 0 {
 		t.Errorf("%d service accounts left after revoke", len(left))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 )
 
@@ -159,6 +160,7 @@ var ErrBusy = errors.New("keys: a key attempt for this company is in progress")
 // No key is issued again until someone rotates (issues) one by hand.
 // Returns ErrNoKey if there was nothing to revoke, ErrBusy.
 func (s *Service) Revoke(ctx context.Context, companyID int64, actor audit.Actor) (int, error) {
+	ctx = governor.WithDefaultCall(ctx, governor.CallerKeys, governor.Background)
 	if !s.Enabled() {
 		return 0, ErrDisabled
 	}

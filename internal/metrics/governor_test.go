@@ -39,10 +39,10 @@ provisioner_openai_governor_rate 97.5
 # TYPE provisioner_openai_governor_waiting gauge
 provisioner_openai_governor_waiting{priority="background"} 7
 provisioner_openai_governor_waiting{priority="interactive"} 1
-# HELP provisioner_openai_rate_limited_total Calls OpenAI refused with 429, by caller (signup, manual, assign, job, backfill, other).
+# HELP provisioner_openai_rate_limited_total Calls OpenAI refused with 429, by caller (signup, manual, assign, job, backfill, capacity, keys, policy, reconcile, offboard, usage, other).
 # TYPE provisioner_openai_rate_limited_total counter
 provisioner_openai_rate_limited_total{caller="backfill"} 1
-# HELP provisioner_openai_calls_total Answers from OpenAI by caller (signup, manual, assign, job, backfill, other).
+# HELP provisioner_openai_calls_total Answers from OpenAI by caller (signup, manual, assign, job, backfill, capacity, keys, policy, reconcile, offboard, usage, other).
 # TYPE provisioner_openai_calls_total counter
 provisioner_openai_calls_total{caller="backfill"} 2
 provisioner_openai_calls_total{caller="signup"} 1

@@ -46,11 +46,11 @@ func New(reg prometheus.Registerer) *Metrics {
 	}, []string{"priority"})
 	m.OpenAICalls = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "provisioner_openai_calls_total",
-		Help: "Answers from OpenAI by caller (signup, manual, assign, job, backfill, other).",
+		Help: "Answers from OpenAI by caller (signup, manual, assign, job, backfill, capacity, keys, policy, reconcile, offboard, usage, other).",
 	}, []string{"caller"})
 	m.RateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "provisioner_openai_rate_limited_total",
-		Help: "Calls OpenAI refused with 429, by caller (signup, manual, assign, job, backfill, other).",
+		Help: "Calls OpenAI refused with 429, by caller (signup, manual, assign, job, backfill, capacity, keys, policy, reconcile, offboard, usage, other).",
 	}, []string{"caller"})
 	reg.MustRegister(m.Attempts, m.OpenAILatency, m.GovernorWait, m.OpenAICalls, m.RateLimited)
 	return m

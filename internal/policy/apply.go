@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 )
 
@@ -66,6 +67,7 @@ type Attempt struct {
 // back, repairs a clobbered spend limit, and records the try. The error is
 // for database failures; OpenAI's are in Result.
 func (s *Service) Apply(ctx context.Context, companyID int64, a Attempt) (Result, error) {
+	ctx = governor.WithDefaultCall(ctx, governor.CallerPolicy, governor.Background)
 	if !s.Enabled() {
 		return Result{Outcome: Skipped}, nil
 	}

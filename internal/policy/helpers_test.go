@@ -31,6 +31,7 @@ type bundle struct {
 	pool    *pgxpool.Pool
 	fake    *openaitest.Server
 	client  *openai.Client
+	gov     *openaitest.RecordingGovernor
 	svc     *Service
 	rc      *river.Client[pgx.Tx]
 	checker *openaitest.SpecChecker
@@ -58,8 +59,9 @@ func setup(t *testing.T, tweak func(*Settings)) *bundle {
 			}
 		})
 	}
+	gov := openaitest.NewRecordingGovernor(t, 0)
 	client, err := openai.New(openai.Options{AdminKey: testKey, BaseURL: fake.URL, Timeout: 5 * time.Second,
-		HTTPClient: &http.Client{Transport: transport}, Governor: openaitest.NewGovernor(t)})
+		HTTPClient: &http.Client{Transport: transport}, Governor: gov})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func setup(t *testing.T, tweak func(*Settings)) *bundle {
 		t.Fatal(err)
 	}
 	svc.SetRiver(rc)
-	return &bundle{ctx: context.Background(), pool: pool, fake: fake, client: client, svc: svc, rc: rc, checker: checker}
+	return &bundle{ctx: context.Background(), pool: pool, fake: fake, client: client, gov: gov, svc: svc, rc: rc, checker: checker}
 }
 
 // company creates a company and links a new fake project to it through the
@@ -199,3 +201,10 @@ const fullPolicy = `{"spend_limit_cents": 50000,
  "alerts": [{"threshold_cents": 40000, "recipients": ["ops@example.com"]}, {"threshold_cents": 45000, "recipients": ["fin@example.com", "ops@example.com"]}],
  "rate_limits": {"gpt-4o-mini": {"max_requests_per_1_minute": 500, "max_tokens_per_1_minute": 200000}},
  "allowed_models": ["gpt-4o-mini", "gpt-4.1"]}`
+
+func (b *bundle) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := b.pool.Exec(b.ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 	"github.com/provisioner/provisioner/internal/validation"
 )
@@ -205,6 +206,7 @@ func (w *OffboardWorker) Work(ctx context.Context, job *river.Job[OffboardArgs])
 // last try (or a permanent refusal) the offboarding is marked failed where
 // it stopped.
 func (s *Service) runOffboardStep(ctx context.Context, args OffboardArgs, lastTry bool) error {
+	ctx = governor.WithDefaultCall(ctx, governor.CallerOffboard, governor.Background)
 	// The policy lock keeps an apply that started before the offboarding
 	// from writing alerts back after this step removed them.
 	var stepErr error

@@ -555,3 +555,56 @@ func TestDisabled_NothingIsApplied(t *testing.T) {
 		t.Errorf("a disabled policy wrote a limit: %+v", g.SpendLimit)
 	}
 }
+
+// Each step's calls to OpenAI say who makes them, for the governor's
+// metrics of refusals by caller; all of them are background work.
+func TestCallsSayWhoTheyAre(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.setTemplate(t, fullPolicy)
+	id, _ := b.company(t, "Labelled")
+	step := func(name string, want string, run func()) {
+		t.Helper()
+		before := len(b.gov.Calls())
+		run()
+		calls := b.gov.Calls()[before:]
+		if len(calls) == 0 || slices.ContainsFunc(calls, func(c string) bool { return c != want }) {
+			t.Errorf("%s made calls %v, want %s only", name, calls, want)
+		}
+	}
+	step("apply", "policy/background", func() { b.applyNow(t) })
+	step("reconcile", "reconcile/background", func() {
+		if _, err := b.svc.Reconcile(b.ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	step("offboard", "offboard/background", func() {
+		if _, err := b.svc.Offboard(b.ctx, id, "Labelled", admin); err != nil {
+			t.Fatal(err)
+		}
+		b.drain(t, b.svc)
+	})
+}
+
+// The list's count of companies without their policy stops at its limit.
+func TestNotAppliedAtMost(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.setTemplate(t, fullPolicy)
+	for _, name := range []string{"One", "Two", "Three", "Four", "Five"} {
+		b.company(t, name)
+	}
+	for _, tt := range []struct {
+		limit int
+		n     int64
+		more  bool
+	}{{3, 3, true}, {5, 5, false}, {10, 5, false}} {
+		if n, more, err := b.svc.NotAppliedAtMost(b.ctx, tt.limit); err != nil || n != tt.n || more != tt.more {
+			t.Errorf("NotAppliedAtMost(%d) = %d, %v, %v; want %d, %v", tt.limit, n, more, err, tt.n, tt.more)
+		}
+	}
+	b.applyNow(t)
+	if n, more, err := b.svc.NotAppliedAtMost(b.ctx, 3); err != nil || n != 0 || more {
+		t.Errorf("after applying: %d, %v, %v; want 0", n, more, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 )
 
@@ -42,6 +43,7 @@ func (r ReconcileReport) CallsPerProject() float64 {
 // records the ones no company holds. Offboarded companies are left out.
 // With RECONCILE_AUTOFIX, drifted companies get a re-apply job.
 func (s *Service) Reconcile(ctx context.Context) (ReconcileReport, error) {
+	ctx = governor.WithDefaultCall(ctx, governor.CallerReconcile, governor.Background)
 	start := time.Now()
 	var rep ReconcileReport
 	if s.client == nil {
@@ -298,6 +300,7 @@ type ReconcileWorker struct {
 
 // Work implements river.Worker.
 func (w *ReconcileWorker) Work(ctx context.Context, job *river.Job[ReconcileArgs]) error {
+	ctx = governor.WithCall(ctx, governor.CallerReconcile, governor.Background)
 	if !w.s.Enabled() {
 		return nil
 	}

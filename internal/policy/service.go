@@ -409,6 +409,21 @@ func (s *Service) Counts(ctx context.Context) (Counts, error) {
 	return c, nil
 }
 
+// NotAppliedAtMost counts the linked companies whose policy is not in
+// place, stopping at limit: more is true when there are more than limit.
+// The list's totals read it on every full page, where Counts would read
+// every linked company.
+func (s *Service) NotAppliedAtMost(ctx context.Context, limit int) (n int64, more bool, err error) {
+	n, err = s.q.CountPolicyNotAppliedCapped(ctx, int32(limit+1))
+	if err != nil {
+		return 0, false, err
+	}
+	if n > int64(limit) {
+		return int64(limit), true, nil
+	}
+	return n, false, nil
+}
+
 // CompanyState is a company in a list of policy states.
 type CompanyState struct {
 	CompanyID int64

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/provisioner/provisioner/internal/db/dbgen"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/openai"
 )
 
@@ -56,6 +57,7 @@ func capacityJob(interval time.Duration) *river.PeriodicJob {
 // stores the count, returning it. The count is dated from the start of the
 // listing, so that creations let through meanwhile are still added to it.
 func (p *Provisioner) RefreshCapacity(ctx context.Context) (int, error) {
+	ctx = governor.WithDefaultCall(ctx, governor.CallerCapacity, governor.Background)
 	if p.projects == nil {
 		return 0, ErrNotConfigured
 	}
@@ -81,6 +83,9 @@ func (p *Provisioner) RefreshCapacity(ctx context.Context) (int, error) {
 func (p *Provisioner) recordCapacity(ctx context.Context, active int, at time.Time) error {
 	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		q := p.q.WithTx(tx)
+		if err := q.LockProjectGate(ctx, gateLockKey); err != nil {
+			return err
+		}
 		if err := q.SetOrgCapacity(ctx, dbgen.SetOrgCapacityParams{ActiveProjects: int32(active), CountedAt: at}); err != nil {
 			return fmt.Errorf("store the organization's project count: %w", err)
 		}
@@ -140,11 +145,7 @@ func (p *Provisioner) Safeguards(ctx context.Context) (Safeguards, error) {
 	c, err := p.q.GetOrgCapacity(ctx)
 	switch {
 	case err == nil:
-		since, err := p.q.CountReservationsSince(ctx, dbgen.CountReservationsSinceParams{Since: c.CountedAt})
-		if err != nil {
-			return Safeguards{}, fmt.Errorf("safeguards: %w", err)
-		}
-		s.CapacityKnown, s.Used, s.CountedAt = true, int(c.ActiveProjects)+int(since), c.CountedAt
+		s.CapacityKnown, s.Used, s.CountedAt = true, int(c.ActiveProjects)+int(c.Admitted), c.CountedAt
 	case !errors.Is(err, pgx.ErrNoRows):
 		return Safeguards{}, fmt.Errorf("safeguards: %w", err)
 	}

@@ -33,7 +33,11 @@ import (
 // Every process admits creations under one advisory lock, so the counts
 // are exact across processes: each creation let through is a row of
 // project_reservations, written in the admitting transaction. A creation
-// OpenAI refuses frees its row; one of uncertain outcome keeps it.
+// OpenAI refuses frees its row; one of uncertain outcome keeps it. The
+// rows since the last count of projects are also kept as a number
+// (org_capacity.admitted), so that an admission reads one row rather than
+// counting every creation since then; every change to the rows or to the
+// count takes the lock first, so the number stays exact.
 
 // Reasons a company waits, stored as its provisioning error.
 const (
@@ -132,8 +136,9 @@ func (p *Provisioner) reserveTx(ctx context.Context, tx pgx.Tx, companyID int64,
 		return nil, err
 	}
 	r, err := q.GetProjectReservation(ctx, companyID)
+	reserved := err == nil
 	switch {
-	case err == nil && r.ReservedAt.After(now.Add(-window)):
+	case reserved && r.ReservedAt.After(now.Add(-window)):
 		// Let through lately (a retry, or the search after an uncertain
 		// create): it is counted already.
 		return nil, nil
@@ -152,34 +157,44 @@ func (p *Provisioner) reserveTx(ctx context.Context, tx pgx.Tx, companyID int64,
 			return &Hold{Reason: ReasonBudget, Until: until}, nil
 		}
 	}
-	held, err := p.atCapacity(ctx, q, companyID)
-	if err != nil {
+	// The organization's capacity. Before the first count creations go
+	// through: OpenAI's own refusal then stops them (finishAtLimit).
+	c, err := q.GetOrgCapacity(ctx)
+	counted := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return nil, err
 	}
-	if held {
+	// This company's own earlier reservation, if the count holds it, is
+	// replaced, not added.
+	own := 0
+	if counted && reserved && !r.ReservedAt.Before(c.CountedAt) {
+		own = 1
+	}
+	if counted && int(c.ActiveProjects)+int(c.Admitted)-own >= p.settings.ProjectLimit {
 		return &Hold{Reason: ReasonCapacity, Until: now.Add(p.settings.CapacityRecheck)}, nil
 	}
-	return nil, q.UpsertProjectReservation(ctx, dbgen.UpsertProjectReservationParams{
+	if err := q.UpsertProjectReservation(ctx, dbgen.UpsertProjectReservationParams{
 		CompanyID: companyID, ReservedAt: now, Budgeted: budgeted,
-	})
+	}); err != nil {
+		return nil, err
+	}
+	if !counted {
+		return nil, nil
+	}
+	delta := -own
+	if !now.Before(c.CountedAt) {
+		delta++
+	}
+	return nil, q.AddCapacityAdmitted(ctx, int32(delta))
 }
 
-// atCapacity reports whether one more project would exceed the
-// organization's limit. Before the first count it lets creations through:
-// OpenAI's own refusal then stops them (finishAtLimit).
-func (p *Provisioner) atCapacity(ctx context.Context, q *dbgen.Queries, companyID int64) (bool, error) {
-	c, err := q.GetOrgCapacity(ctx)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
+// freeReservationTx frees the company's place in the budget and in the
+// organization's count: its creation did not happen.
+func freeReservationTx(ctx context.Context, q *dbgen.Queries, companyID int64) error {
+	if err := q.LockProjectGate(ctx, gateLockKey); err != nil {
+		return err
 	}
-	if err != nil {
-		return false, err
-	}
-	since, err := q.CountReservationsSince(ctx, dbgen.CountReservationsSinceParams{Since: c.CountedAt, CompanyID: companyID})
-	if err != nil {
-		return false, err
-	}
-	return int(c.ActiveProjects)+int(since) >= p.settings.ProjectLimit, nil
+	return q.DeleteProjectReservation(ctx, companyID)
 }
 
 // holdTx marks the company waiting until h.Until.
@@ -200,6 +215,10 @@ func (p *Provisioner) finishAtLimit(ctx context.Context, c dbgen.Company, attemp
 	until := now.Add(p.settings.CapacityRecheck)
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		q := p.q.WithTx(tx)
+		// The gate's lock first, as in every transaction that takes it.
+		if err := freeReservationTx(ctx, q, c.ID); err != nil {
+			return err
+		}
 		var httpStatus *int32
 		if oe.StatusCode != 0 {
 			s := int32(oe.StatusCode)
@@ -208,9 +227,6 @@ func (p *Provisioner) finishAtLimit(ctx context.Context, c dbgen.Company, attemp
 		if err := q.FinishAttempt(ctx, dbgen.FinishAttemptParams{
 			ID: attempt.ID, Outcome: string(Waiting), Error: oe.Error(), HTTPStatus: httpStatus, OpenAIRequestID: oe.RequestID,
 		}); err != nil {
-			return err
-		}
-		if err := q.DeleteProjectReservation(ctx, c.ID); err != nil {
 			return err
 		}
 		if err := q.SetOrgCapacity(ctx, dbgen.SetOrgCapacityParams{ActiveProjects: int32(p.settings.ProjectLimit), CountedAt: now}); err != nil {

@@ -436,3 +436,62 @@ func TestCapacity_PeriodicCount(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The gate keeps the creations let through since the last count as a
+// number (not a count of rows on every admission); two processes admitting
+// at once, a refused create that frees its place and a recount leave it
+// exactly the rows it stands for.
+func TestGate_AdmittedCountStaysExact(t *testing.T) {
+	t.Parallel()
+	limit := func(s *provision.Settings) { s.ProjectLimit, s.CapacityRecheck = 7, time.Hour }
+	a := setupGate(t, gateOpts{settings: limit})
+	b := setupGate(t, gateOpts{settings: limit, pool: a.pool, fake: a.fake})
+	ctx := context.Background()
+	a.fake.AddProject("Internal", false)
+	if n, err := a.prov.RefreshCapacity(ctx); err != nil || n != 1 {
+		t.Fatalf("capacity count = %d, %v; want 1", n, err)
+	}
+	exact := func(when string) {
+		t.Helper()
+		rows := a.scalar(t, `SELECT count(*) FROM project_reservations r, org_capacity c WHERE r.reserved_at >= c.counted_at`)
+		if kept := a.scalar(t, `SELECT admitted FROM org_capacity`); kept != rows {
+			t.Errorf("%s: the count says %d creations since the last count, the reservations %d", when, kept, rows)
+		}
+	}
+	// A definite refusal: no project, so its place is freed.
+	a.fake.Inject(openaitest.Fault{Endpoint: "create", Status: 400, Message: "bad request"})
+	var wg sync.WaitGroup
+	for i := range 12 {
+		proc := a
+		if i%2 == 1 {
+			proc = b
+		}
+		wg.Go(func() {
+			_, err := proc.companies.CreateCompanyFromSignup(ctx, company.SignupParams{
+				Name: "Seat " + string(rune('A'+i)), Industry: "Software", ContactName: "Grace Hopper", ContactEmail: "grace@example.com",
+			})
+			if err != nil {
+				t.Errorf("signup %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	exact("after the signups")
+	created := len(a.fake.Projects()) - 1
+	if created == 0 || created > 6 {
+		t.Fatalf("%d projects created, want 1 to the 6 the limit leaves", created)
+	}
+	if sg := a.safeguards(t); sg.Used != 1+created {
+		t.Errorf("safeguards say %d used, want %d (1 counted + %d created)", sg.Used, 1+created, created)
+	}
+	if n := a.scalar(t, `SELECT count(*) FROM companies WHERE provisioning_status = 'waiting'`); n == 0 {
+		t.Error("no signup waits for capacity: the gate let everyone through")
+	}
+	if n, err := b.prov.RefreshCapacity(ctx); err != nil || n != 1+created {
+		t.Fatalf("recount = %d, %v; want %d", n, err, 1+created)
+	}
+	exact("after the recount")
+	if sg := a.safeguards(t); sg.Used != 1+created {
+		t.Errorf("after the recount the safeguards say %d used, want %d", sg.Used, 1+created)
+	}
+}

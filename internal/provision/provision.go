@@ -489,6 +489,14 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 	var next *time.Time
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		q := p.q.WithTx(tx)
+		if !oe.Uncertain && oe.Op == openai.EndpointCreate {
+			// OpenAI refused the create, so no project was made: its
+			// place in the budget and the organization's count is free.
+			// (First: the gate's lock comes before any row's.)
+			if err := freeReservationTx(ctx, q, c.ID); err != nil {
+				return err
+			}
+		}
 		var httpStatus *int32
 		if oe.StatusCode != 0 {
 			s := int32(oe.StatusCode)
@@ -525,13 +533,6 @@ func (p *Provisioner) finishFailure(ctx context.Context, c dbgen.Company, attemp
 		}
 		if res.Outcome == Failed && p.onFailed != nil {
 			if err := p.onFailed(ctx, tx, c.ID, errText); err != nil {
-				return err
-			}
-		}
-		if !oe.Uncertain && oe.Op == openai.EndpointCreate {
-			// OpenAI refused the create, so no project was made: its
-			// place in the budget and the organization's count is free.
-			if err := q.DeleteProjectReservation(ctx, c.ID); err != nil {
 				return err
 			}
 		}

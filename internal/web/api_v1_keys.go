@@ -9,6 +9,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/apitoken"
 	"github.com/provisioner/provisioner/internal/company"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/keys"
 )
 
@@ -78,7 +79,9 @@ func (s *Server) handleAPIKeyRevoke(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.keys.Revoke(c.Request().Context(), co.ID, tok.Actor())
+	// The host app waits for the answer: ahead of the background calls.
+	ctx := governor.WithCall(c.Request().Context(), governor.CallerKeys, governor.Interactive)
+	n, err := s.keys.Revoke(ctx, co.ID, tok.Actor())
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/provisioner/provisioner/internal/audit"
 	"github.com/provisioner/provisioner/internal/company"
+	"github.com/provisioner/provisioner/internal/governor"
 	"github.com/provisioner/provisioner/internal/keys"
 	"github.com/provisioner/provisioner/views/pages"
 )
@@ -125,7 +126,9 @@ func (s *Server) handleCompanyKeyRevoke(c echo.Context) error {
 	if s.keys == nil {
 		return keys.ErrDisabled
 	}
-	n, err := s.keys.Revoke(c.Request().Context(), id, audit.Actor{ID: u.ID, Email: u.Email})
+	// Someone waits for the answer: ahead of the background calls.
+	ctx := governor.WithCall(c.Request().Context(), governor.CallerKeys, governor.Interactive)
+	n, err := s.keys.Revoke(ctx, id, audit.Actor{ID: u.ID, Email: u.Email})
 	switch {
 	case errors.Is(err, keys.ErrNoKey):
 		s.flash(c, "info", "This company has no key to revoke.")

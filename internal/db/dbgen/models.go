@@ -246,6 +246,7 @@ type OrgCapacity struct {
 	ID             bool
 	ActiveProjects int32
 	CountedAt      time.Time
+	Admitted       int32
 }
 
 type OrphanProject struct {

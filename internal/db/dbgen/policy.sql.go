@@ -59,6 +59,26 @@ func (q *Queries) CountPolicyAttemptsForJob(ctx context.Context, arg CountPolicy
 	return count, err
 }
 
+const countPolicyNotAppliedCapped = `-- name: CountPolicyNotAppliedCapped :one
+SELECT count(*)::bigint FROM (
+    SELECT 1 FROM company_policies cp
+    WHERE cp.state IN ('pending', 'drifted', 'failed')
+      AND NOT EXISTS (SELECT 1 FROM company_offboardings o WHERE o.company_id = cp.company_id)
+    LIMIT $1::int
+) capped
+`
+
+// The linked companies whose policy is not in place (not offboarded), at
+// most @max_rows of them: the list's totals show "1,000+" beyond, so that a
+// full page never counts hundreds of thousands of rows (the state index
+// gives them in order; the count stops at the cap).
+func (q *Queries) CountPolicyNotAppliedCapped(ctx context.Context, maxRows int32) (int64, error) {
+	row := q.db.QueryRow(ctx, countPolicyNotAppliedCapped, maxRows)
+	var column_1 int64
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const countPolicyStates = `-- name: CountPolicyStates :many
 SELECT cp.state, count(*) AS n FROM company_policies cp
 WHERE NOT EXISTS (SELECT 1 FROM company_offboardings o WHERE o.company_id = cp.company_id)

@@ -10,6 +10,17 @@ import (
 	"time"
 )
 
+const addCapacityAdmitted = `-- name: AddCapacityAdmitted :exec
+UPDATE org_capacity SET admitted = admitted + $1::int WHERE id
+`
+
+// A creation let through since the last count (delta 1), or one counted
+// there already that was let through again (0). Under the gate's lock.
+func (q *Queries) AddCapacityAdmitted(ctx context.Context, delta int32) error {
+	_, err := q.db.Exec(ctx, addCapacityAdmitted, delta)
+	return err
+}
+
 const clearCompanyBudgeted = `-- name: ClearCompanyBudgeted :exec
 UPDATE companies SET budgeted = false WHERE id = $1
 `
@@ -45,23 +56,6 @@ func (q *Queries) CountBudgetedReservations(ctx context.Context, arg CountBudget
 	return i, err
 }
 
-const countReservationsSince = `-- name: CountReservationsSince :one
-SELECT count(*)::int FROM project_reservations
-WHERE reserved_at >= $1 AND company_id <> $2
-`
-
-type CountReservationsSinceParams struct {
-	Since     time.Time
-	CompanyID int64
-}
-
-func (q *Queries) CountReservationsSince(ctx context.Context, arg CountReservationsSinceParams) (int32, error) {
-	row := q.db.QueryRow(ctx, countReservationsSince, arg.Since, arg.CompanyID)
-	var column_1 int32
-	err := row.Scan(&column_1)
-	return column_1, err
-}
-
 const countWaitingCompanies = `-- name: CountWaitingCompanies :many
 SELECT provisioning_error AS reason, count(*)::bigint AS n
 FROM companies WHERE provisioning_status = 'waiting'
@@ -95,10 +89,16 @@ func (q *Queries) CountWaitingCompanies(ctx context.Context) ([]CountWaitingComp
 }
 
 const deleteProjectReservation = `-- name: DeleteProjectReservation :exec
-DELETE FROM project_reservations WHERE company_id = $1
+WITH gone AS (
+    DELETE FROM project_reservations WHERE company_id = $1 RETURNING reserved_at
+)
+UPDATE org_capacity SET admitted = admitted - (SELECT count(*) FROM gone WHERE gone.reserved_at >= org_capacity.counted_at)
+WHERE id
 `
 
-// The creation did not happen (a definite failure): it frees its place.
+// The creation did not happen (a definite failure): it frees its place,
+// in the count of creations since the last count too. Under the gate's
+// lock (LockProjectGate), as every change to org_capacity.admitted.
 func (q *Queries) DeleteProjectReservation(ctx context.Context, companyID int64) error {
 	_, err := q.db.Exec(ctx, deleteProjectReservation, companyID)
 	return err
@@ -121,13 +121,18 @@ func (q *Queries) FirstProvisionAttemptStart(ctx context.Context, companyID int6
 }
 
 const getOrgCapacity = `-- name: GetOrgCapacity :one
-SELECT id, active_projects, counted_at FROM org_capacity WHERE id
+SELECT id, active_projects, counted_at, admitted FROM org_capacity WHERE id
 `
 
 func (q *Queries) GetOrgCapacity(ctx context.Context) (OrgCapacity, error) {
 	row := q.db.QueryRow(ctx, getOrgCapacity)
 	var i OrgCapacity
-	err := row.Scan(&i.ID, &i.ActiveProjects, &i.CountedAt)
+	err := row.Scan(
+		&i.ID,
+		&i.ActiveProjects,
+		&i.CountedAt,
+		&i.Admitted,
+	)
 	return i, err
 }
 
@@ -303,8 +308,11 @@ func (q *Queries) SetCompanySignupGate(ctx context.Context, arg SetCompanySignup
 }
 
 const setOrgCapacity = `-- name: SetOrgCapacity :exec
-INSERT INTO org_capacity (id, active_projects, counted_at) VALUES (true, $1, $2)
-ON CONFLICT (id) DO UPDATE SET active_projects = EXCLUDED.active_projects, counted_at = EXCLUDED.counted_at
+INSERT INTO org_capacity (id, active_projects, counted_at, admitted)
+VALUES (true, $1, $2,
+        (SELECT count(*) FROM project_reservations WHERE reserved_at >= $2))
+ON CONFLICT (id) DO UPDATE SET active_projects = EXCLUDED.active_projects, counted_at = EXCLUDED.counted_at,
+    admitted = EXCLUDED.admitted
 WHERE org_capacity.counted_at <= EXCLUDED.counted_at
 `
 
@@ -313,6 +321,9 @@ type SetOrgCapacityParams struct {
 	CountedAt      time.Time
 }
 
+// A new count, with the creations let through since it was made (one
+// count of the reservations per count of projects, not per admission).
+// Under the gate's lock.
 func (q *Queries) SetOrgCapacity(ctx context.Context, arg SetOrgCapacityParams) error {
 	_, err := q.db.Exec(ctx, setOrgCapacity, arg.ActiveProjects, arg.CountedAt)
 	return err

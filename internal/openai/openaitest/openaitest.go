@@ -301,6 +301,14 @@ func (s *Server) Requests() []Request {
 	return out
 }
 
+// RequestCount returns how many requests were received so far, to every
+// endpoint, whatever was answered.
+func (s *Server) RequestCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.requests)
+}
+
 // Count returns the number of requests received for endpoint (EndpointCreate,
 // …), whatever was answered.
 func (s *Server) Count(endpoint string) int {
