@@ -201,10 +201,3 @@ const fullPolicy = `{"spend_limit_cents": 50000,
  "alerts": [{"threshold_cents": 40000, "recipients": ["ops@example.com"]}, {"threshold_cents": 45000, "recipients": ["fin@example.com", "ops@example.com"]}],
  "rate_limits": {"gpt-4o-mini": {"max_requests_per_1_minute": 500, "max_tokens_per_1_minute": 200000}},
  "allowed_models": ["gpt-4o-mini", "gpt-4.1"]}`
-
-func (b *bundle) exec(t *testing.T, sql string, args ...any) {
-	t.Helper()
-	if _, err := b.pool.Exec(b.ctx, sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
